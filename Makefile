@@ -1,0 +1,29 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   train a CNN, convert it to int8 and run the on-device runtime on held-back images
+#   make test   install everything the tests need, then run them (what CI runs)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint venv clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+venv: $(PY)
+	$(PY) -m pip install --quiet -e '.[convert,dev,mqtt]'
+
+demo: venv
+	$(VENV)/bin/edge-sdk demo
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check edge_sdk devices converters
+	$(VENV)/bin/mypy
+
+test: venv lint
+	$(VENV)/bin/pytest -q -ra
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

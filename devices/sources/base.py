@@ -1,0 +1,52 @@
+"""The ``Source`` protocol every frame source implements."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from types import TracebackType
+
+from edge_sdk.frame import Frame
+
+
+class SourceState(str, enum.Enum):
+    """Connection state of a source, for live sources that can drop and reconnect."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    ENDED = "ended"
+    FAILED = "failed"
+
+
+class Source:
+    """Base class: iterate for frames; use as a context manager to release the device.
+
+    Subclasses implement :meth:`frames` and :meth:`close`. ``uri`` names the source;
+    ``skipped`` counts inputs that could not be decoded; ``live`` says whether frames may be
+    dropped to keep up (cameras, streams) or never (files).
+    """
+
+    live: bool = False
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.skipped = 0
+        self.state = SourceState.CONNECTING
+
+    def frames(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.state = SourceState.ENDED
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

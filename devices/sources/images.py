@@ -1,0 +1,80 @@
+"""Image files, folders and globs: frames in sorted path order."""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from edge_sdk.errors import ImageError, SourceError
+from edge_sdk.frame import Frame
+from edge_sdk.image import load_image
+
+from .base import Source, SourceState
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"})
+
+
+def expand_images(uri: str) -> tuple[list[Path], bool]:
+    """Return the image paths ``uri`` names, sorted, and whether it named one explicit file.
+
+    Raises:
+        SourceError: the path does not exist, or the folder/glob holds no images.
+    """
+    p = Path(uri)
+    if p.is_file():
+        return [p], True
+    if p.is_dir():
+        paths = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise SourceError(
+                f"folder {p} holds no images (expected files ending in {', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
+        return paths, False
+    if glob.has_magic(uri):
+        paths = sorted(Path(q) for q in glob.glob(uri, recursive=True) if os.path.isfile(q))
+        if not paths:
+            raise SourceError(f"glob {uri!r} matches no files")
+        return paths, False
+    raise SourceError(f"no such file, folder or source: {uri}")
+
+
+class ImageSource(Source):
+    """Frames from one image, a folder of images, or a glob, in sorted order.
+
+    Files in a folder or glob that fail to decode are skipped, counted in ``skipped`` and
+    logged as a warning. An explicitly named file that fails to decode raises ImageError.
+    ``Frame.timestamp`` is the file's position (index) in the list, in seconds, so results are
+    reproducible; ``Frame.source`` is the file path.
+    """
+
+    live = False
+
+    def __init__(self, uri: str, **options: object) -> None:
+        super().__init__(uri)
+        unknown = set(options) - {"size", "fps"}
+        if unknown:
+            raise SourceError(f"image source {uri}: unknown options {sorted(unknown)}")
+        self.paths, self.explicit = expand_images(uri)
+        self.state = SourceState.CONNECTED
+
+    def frames(self) -> Iterator[Frame]:
+        index = 0
+        for path in self.paths:
+            if self.state is SourceState.ENDED:
+                return
+            try:
+                image = load_image(path)
+            except ImageError as exc:
+                if self.explicit:
+                    raise
+                self.skipped += 1
+                log.warning("skipping %s: %s", path, exc)
+                continue
+            yield Frame(image, index, float(index), str(path))
+            index += 1
+        self.state = SourceState.ENDED

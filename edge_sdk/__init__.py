@@ -1,0 +1,65 @@
+"""edge_sdk: run trained CNNs on small devices, offline.
+
+The top-level API is small and imported lazily, so ``import edge_sdk`` costs almost nothing
+and never imports TensorFlow::
+
+    from edge_sdk import Classifier, load_image
+    clf = Classifier("mobilenet.tflite")
+    print(clf.classify(load_image("parrot.jpg")).top)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Model": "edge_sdk.model",
+    "TensorSpec": "edge_sdk.model",
+    "Classifier": "edge_sdk.classify",
+    "ClassifierOptions": "edge_sdk.classify",
+    "Category": "edge_sdk.results",
+    "Classification": "edge_sdk.results",
+    "Detections": "edge_sdk.results",
+    "Face": "edge_sdk.results",
+    "Frame": "edge_sdk.frame",
+    "LabelMap": "edge_sdk.labels",
+    "ResizeMode": "edge_sdk.preprocess",
+    "Transform": "edge_sdk.preprocess",
+    "Normalization": "edge_sdk.metadata",
+    "load_image": "edge_sdk.image",
+    "as_rgb": "edge_sdk.image",
+    "open_source": "devices.sources",
+    "EdgeSdkError": "edge_sdk.errors",
+}
+
+if TYPE_CHECKING:
+    from devices.sources import open_source
+
+    from .classify import Classifier, ClassifierOptions
+    from .errors import EdgeSdkError
+    from .frame import Frame
+    from .image import as_rgb, load_image
+    from .labels import LabelMap
+    from .metadata import Normalization
+    from .model import Model, TensorSpec
+    from .preprocess import ResizeMode, Transform
+    from .results import Category, Classification, Detections, Face
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edge_sdk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = sorted(_EXPORTS)

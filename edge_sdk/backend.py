@@ -1,0 +1,106 @@
+"""Choose the TFLite interpreter backend: ai-edge-litert, else tflite-runtime, else tf.lite.
+
+The choice can be forced with the environment variable ``EDGE_SDK_BACKEND``
+(``ai_edge_litert``, ``tflite_runtime`` or ``tensorflow``). TensorFlow is only ever imported
+when it is the last resort or is asked for by name.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from .errors import BackendError
+
+ENV_VAR = "EDGE_SDK_BACKEND"
+
+
+class BackendName(str, enum.Enum):
+    """The interpreter packages edge_sdk can run on, in order of preference."""
+
+    AI_EDGE_LITERT = "ai_edge_litert"
+    TFLITE_RUNTIME = "tflite_runtime"
+    TENSORFLOW = "tensorflow"
+
+
+_MODULES = {
+    BackendName.AI_EDGE_LITERT: ("ai_edge_litert.interpreter", "ai-edge-litert"),
+    BackendName.TFLITE_RUNTIME: ("tflite_runtime.interpreter", "tflite-runtime"),
+    BackendName.TENSORFLOW: ("tensorflow.lite", "tensorflow"),
+}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An imported interpreter backend.
+
+    ``interpreter_cls`` is the ``Interpreter`` class; ``load_delegate`` loads an external
+    delegate library (for example ``libedgetpu.so.1``) and raises ``ValueError`` or ``OSError``
+    when it cannot, like the real function.
+    """
+
+    name: BackendName
+    version: str
+    interpreter_cls: Any
+    load_delegate: Callable[..., Any]
+
+
+def _distribution_version(dist: str) -> str:
+    for candidate in (dist, "tensorflow-cpu") if dist == "tensorflow" else (dist,):
+        try:
+            return metadata.version(candidate)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def _import(name: BackendName) -> Backend:
+    module_name, dist = _MODULES[name]
+    module = importlib.import_module(module_name)
+    if name is BackendName.TENSORFLOW:
+        interpreter_cls = module.Interpreter
+        load_delegate = module.experimental.load_delegate
+    else:
+        interpreter_cls = module.Interpreter
+        load_delegate = module.load_delegate
+    return Backend(name, _distribution_version(dist), interpreter_cls, load_delegate)
+
+
+@functools.cache
+def get_backend() -> Backend:
+    """Return the backend in use, importing it on first call.
+
+    Raises:
+        BackendError: ``EDGE_SDK_BACKEND`` names an unknown or uninstalled backend, or none
+            of the three is installed.
+    """
+    forced = os.environ.get(ENV_VAR, "").strip()
+    if forced:
+        try:
+            name = BackendName(forced)
+        except ValueError:
+            choices = ", ".join(b.value for b in BackendName)
+            raise BackendError(f"{ENV_VAR}={forced!r} is not a backend; expected one of {choices}") from None
+        try:
+            return _import(name)
+        except ImportError as exc:
+            raise BackendError(
+                f"{ENV_VAR}={forced} but that backend cannot be imported ({exc}); "
+                f"install it with: pip install {_MODULES[name][1]}"
+            ) from exc
+    errors = []
+    for name in BackendName:
+        try:
+            return _import(name)
+        except ImportError as exc:
+            errors.append(f"{name.value}: {exc}")
+    raise BackendError(
+        "no TFLite interpreter is installed (tried " + "; ".join(errors) + "); "
+        "install one with: pip install ai-edge-litert"
+    )

@@ -1,0 +1,110 @@
+"""Image classification: ``Classifier(model).classify(image) -> Classification``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy.typing as npt
+
+from .errors import OptionsError, UnsupportedModelError
+from .labels import LabelMap
+from .metadata import Normalization
+from .model import Model
+from .preprocess import Interpolation, ResizeMode
+from .results import Category, Classification
+from .runner import ImageRunner, Timing, resolve_labels, top_k
+
+
+@dataclass(frozen=True)
+class ClassifierOptions:
+    """Options of a :class:`Classifier`, checked when built.
+
+    ``top_k``: how many categories to return (>= 1). ``threshold``: minimum score in [0, 1].
+    ``resize``: how frames are fitted (default: metadata, else stretch, as the TFLite Task
+    Library does). ``normalization``: for float inputs without metadata.
+    """
+
+    top_k: int = 5
+    threshold: float = 0.0
+    resize: ResizeMode | None = None
+    normalization: Normalization | None = None
+    interpolation: Interpolation = Interpolation.LINEAR
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.top_k, int) or self.top_k < 1:
+            raise OptionsError(f"top_k must be an integer >= 1, got {self.top_k!r}")
+        if not 0.0 <= float(self.threshold) <= 1.0:
+            raise OptionsError(f"threshold must be in [0, 1], got {self.threshold}")
+
+
+class Classifier:
+    """Classify RGB images with a .tflite classifier.
+
+    Args:
+        model: a path, bytes, or a loaded :class:`Model`.
+        labels: a label file path or :class:`LabelMap`; default: the model's embedded labels.
+        options: :class:`ClassifierOptions`; keyword arguments ``top_k``/``threshold``/...
+            are accepted as a shortcut.
+        accelerator, num_threads: passed to :class:`Model` when ``model`` is a path.
+
+    Raises:
+        ModelError: see :class:`Model`.
+        UnsupportedModelError: the model does not end in one ``[1, N]`` score tensor.
+        LabelsError: the label count does not match the number of classes.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | bytes | Model,
+        *,
+        labels: str | Path | LabelMap | None = None,
+        options: ClassifierOptions | None = None,
+        accelerator: Any = None,
+        num_threads: int | None = None,
+        **option_kwargs: Any,
+    ) -> None:
+        if options is not None and option_kwargs:
+            raise OptionsError("pass either options= or option keywords, not both")
+        self.options = options or ClassifierOptions(**option_kwargs)
+        self.model = (
+            model
+            if isinstance(model, Model)
+            else Model(model, accelerator=accelerator, num_threads=num_threads)
+        )
+        outs = self.model.outputs
+        if len(outs) != 1 or len([d for d in outs[0].shape if d != 1]) != 1:
+            listing = "; ".join(f"{t.name} {list(t.shape)} {t.dtype.name}" for t in outs)
+            raise UnsupportedModelError(
+                f"{self.model.source} is not a classifier: expected one output of shape [1, classes], found {listing}"
+            )
+        self.num_classes = max(outs[0].shape)
+        self.labels = resolve_labels(str(labels) if isinstance(labels, Path) else labels, self.model)
+        if self.labels is not None:
+            self.labels.check_fits(self.num_classes, f"{self.model.source}'s output")
+        self.runner = ImageRunner(
+            self.model,
+            resize=self.options.resize,
+            normalization=self.options.normalization,
+            interpolation=self.options.interpolation,
+        )
+        self.last_timing = Timing()
+
+    def classify(self, image: npt.ArrayLike) -> Classification:
+        """Classify one RGB image (``(H, W, 3)`` uint8; gray, RGBA and 16-bit are converted).
+
+        Raises:
+            ImageError: the image is empty, too small or of an unsupported type.
+        """
+        timing = Timing()
+        self.runner.run(image, timing)
+        t0 = time.perf_counter()
+        scores = self.model.output_float(0).reshape(-1)
+        idx = top_k(scores, self.options.top_k, self.options.threshold)
+        labels = self.labels
+        cats = tuple(Category(int(i), float(scores[i]), labels.get(int(i)) if labels else None) for i in idx)
+        timing.postprocess_ms = (time.perf_counter() - t0) * 1e3
+        self.last_timing = timing
+        return Classification(cats)

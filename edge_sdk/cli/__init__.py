@@ -1,0 +1,1 @@
+"""The ``edge-sdk`` command line. One module per subcommand, each with ``register(subparsers)``."""

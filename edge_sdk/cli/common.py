@@ -1,0 +1,65 @@
+"""Argument helpers and output shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from ..frame import Frame
+
+
+def probability(text: str) -> float:
+    """argparse type for a score or IoU in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type for an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def add_model_args(p: argparse.ArgumentParser, *, labels: bool = True) -> None:
+    p.add_argument("--model", "-m", required=True, help="path to the .tflite model")
+    if labels:
+        p.add_argument(
+            "--labels",
+            help="label file: one label per line, or 'id label' pairs "
+            "(default: labels embedded in the model, else none)",
+        )
+    p.add_argument(
+        "--accelerator",
+        "-a",
+        default=None,
+        help="cpu, cpu:N, edgetpu, edgetpu:usb[:N] or edgetpu:pci:N (default: cpu)",
+    )
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: every core)")
+
+
+def emit(obj: dict[str, Any]) -> None:
+    """Write one JSON Lines record to stdout and flush, so pipes see results as they come."""
+    sys.stdout.write(json.dumps(obj, separators=(", ", ": "), ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def iter_frames(sources: list[str]) -> Iterator[Frame]:
+    """Frames of every SOURCE argument in order (files, folders, globs, device URIs)."""
+    from devices.sources import open_source
+
+    for uri in sources:
+        with open_source(uri) as src:
+            yield from src

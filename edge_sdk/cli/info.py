@@ -1,0 +1,108 @@
+"""``edge-sdk info MODEL``: tensors, quantization, metadata, ops, Edge TPU need and task."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "info",
+        help="describe a .tflite model",
+        description="Inputs and outputs (name, shape, dtype, quantization), metadata (labels, "
+        "normalization), op counts, whether it needs an Edge TPU, and the detected task.",
+    )
+    p.add_argument("model", help="path to the .tflite model")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.set_defaults(func=run)
+
+
+def describe(path: str) -> dict[str, Any]:
+    """Everything ``info`` reports, as a dict. Works on Edge TPU models without a TPU."""
+    from pathlib import Path
+
+    from ..backend import get_backend
+    from ..errors import ModelNotFoundError, UnresolvedOpsError
+    from ..metadata import parse_metadata
+    from ..model import Model, TensorSpec
+    from ..modelfile import read_model_file
+    from ..tasks import detect_task
+
+    p = Path(path)
+    if not p.is_file():
+        raise ModelNotFoundError(f"model file {p} does not exist")
+    data = p.read_bytes()
+    mf = read_model_file(data, str(p))
+    meta = parse_metadata(data, mf.metadata, str(p))
+    backend = get_backend()
+    inputs: list[dict[str, Any]] = []
+    outputs: list[dict[str, Any]] = []
+    note = None
+    try:
+        model = Model(p)
+        inputs = [t.as_dict() for t in model.inputs]
+        outputs = [t.as_dict() for t in model.outputs]
+        task = detect_task(model).value
+    except UnresolvedOpsError as exc:
+        # Tensors are still readable from an interpreter that is never allocated.
+        interp = backend.interpreter_cls(model_path=str(p))
+        inputs = [TensorSpec.from_details(d).as_dict() for d in interp.get_input_details()]
+        outputs = [TensorSpec.from_details(d).as_dict() for d in interp.get_output_details()]
+        task = meta.task or "unknown"
+        note = str(exc)
+    return {
+        "model": str(p),
+        "size_bytes": len(data),
+        "backend": {"name": backend.name.value, "version": backend.version},
+        "task": task,
+        "needs_edgetpu": mf.needs_edgetpu,
+        "inputs": inputs,
+        "outputs": outputs,
+        "metadata": meta.as_dict(),
+        "labels": {str(k): [v.labels[i] for i in sorted(v.labels)] for k, v in meta.output_labels.items()},
+        "ops": dict(sorted(mf.op_counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "custom_ops": list(mf.custom_ops),
+        "subgraphs": mf.num_subgraphs,
+        "note": note,
+    }
+
+
+def _text(d: dict[str, Any]) -> str:
+    lines = [
+        f"model      {d['model']} ({d['size_bytes'] / 1024:.1f} KiB)",
+        f"task       {d['task']}",
+        f"edge tpu   {'required' if d['needs_edgetpu'] else 'not required'}",
+        f"backend    {d['backend']['name']} {d['backend']['version']}",
+    ]
+    for kind in ("inputs", "outputs"):
+        lines.append(f"{kind}:")
+        for i, t in enumerate(d[kind]):
+            q = t["quantization"]
+            qs = ""
+            if q and "scale" in q:
+                qs = f"  q=(scale {q['scale']:.6g}, zero point {q['zero_point']})"
+            elif q:
+                qs = f"  q=per-channel over axis {q['axis']} ({len(q['scales'])} scales)"
+            lines.append(f"  [{i}] {t['name']}  {t['shape']}  {t['dtype']}{qs}")
+    md = d["metadata"]
+    if md["normalization"]:
+        lines.append(f"normalization  mean {md['normalization']['mean']} std {md['normalization']['std']}")
+    lines.append(f"color space    {md['color_space']}")
+    for out, labels in d["labels"].items():
+        head = ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
+        lines.append(f"labels (output {out}, {md['labels'][out]['file']}): {len(labels)}: {head}")
+    if md["files"]:
+        lines.append(f"packed files   {', '.join(md['files'])}")
+    lines.append("ops:")
+    lines.extend(f"  {name:<32} {count}" for name, count in d["ops"].items())
+    if d["note"]:
+        lines.append(f"note: {d['note']}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    d = describe(args.model)
+    print(json.dumps(d) if args.json else _text(d))
+    return 0

@@ -1,0 +1,82 @@
+"""Typed errors. Every message says what was expected and what was found, on one line.
+
+All errors derive from :class:`EdgeSdkError`, so callers (and the CLI) can catch one type.
+"""
+
+from __future__ import annotations
+
+
+class EdgeSdkError(Exception):
+    """Base class of every error edge_sdk raises on purpose."""
+
+
+class OptionsError(EdgeSdkError, ValueError):
+    """An option is out of range or contradicts another; raised when the options are built."""
+
+
+class ModelError(EdgeSdkError):
+    """A model could not be loaded or run."""
+
+
+class ModelNotFoundError(ModelError, FileNotFoundError):
+    """The model path does not exist."""
+
+
+class NotATfliteModelError(ModelError):
+    """The file is not a TFLite flatbuffer (wrong magic, or another format such as ONNX)."""
+
+
+class CorruptModelError(ModelError):
+    """The file claims to be TFLite but its flatbuffer is damaged or truncated."""
+
+
+class UnresolvedOpsError(ModelError):
+    """The model uses custom ops that no loaded delegate or op resolver provides."""
+
+    def __init__(self, message: str, ops: list[str]) -> None:
+        super().__init__(message)
+        self.ops = ops
+
+
+class EdgeTpuRequiredError(UnresolvedOpsError):
+    """The model was compiled for the Edge TPU, and no Edge TPU delegate is loaded."""
+
+
+class AcceleratorError(EdgeSdkError):
+    """An accelerator (delegate) could not be found or loaded."""
+
+
+class BackendError(EdgeSdkError):
+    """No TFLite interpreter backend could be imported, or the requested one is missing."""
+
+
+class LabelsError(EdgeSdkError):
+    """A label file is unreadable or does not fit the model's outputs."""
+
+
+class MetadataError(EdgeSdkError):
+    """Embedded model metadata is present but malformed."""
+
+
+class ImageError(EdgeSdkError, ValueError):
+    """An image cannot be used: empty, too small, unreadable or of an unsupported type."""
+
+
+class UnsupportedModelError(ModelError):
+    """The model's inputs or outputs do not fit the task it was given to."""
+
+
+class SourceError(EdgeSdkError):
+    """A frame source could not be opened or failed beyond recovery."""
+
+
+class MissingDependencyError(EdgeSdkError, ImportError):
+    """An optional library is needed for this feature; the message gives the pip command."""
+
+
+def missing_dependency(module: str, extra: str, purpose: str) -> MissingDependencyError:
+    """Build the error for an optional import that failed, with the install hint."""
+    return MissingDependencyError(
+        f"{purpose} needs the Python module '{module}', which is not installed; "
+        f"install it with: pip install 'edge-sdk[{extra}]'"
+    )

@@ -1,0 +1,260 @@
+"""Model metadata: the standard TFLite Metadata (``TFLITE_METADATA``) and edge_sdk's own.
+
+Standard metadata is a flatbuffer (``metadata_schema.fbs`` from tflite-support/MediaPipe)
+stored in the model's metadata buffer, plus associated files (labels ...) packed as a zip
+archive appended to the model. Only the fields edge_sdk uses are read, with the plain
+flatbuffers table reader, so no schema package is needed on the device.
+
+edge_sdk's converter also packs ``edge_sdk.json`` into the zip tail with the task, resize
+mode and colour order; tools that do not know it ignore it.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import MetadataError
+from .labels import LabelMap
+
+TFLITE_METADATA = "TFLITE_METADATA"
+EDGE_SDK_FILE = "edge_sdk.json"
+
+# Field slots (vtable offsets) from metadata_schema.fbs; slot n is at 4 + 2n.
+_MODEL_SUBGRAPHS, _MODEL_FILES = 10, 16
+_SG_INPUTS, _SG_OUTPUTS = 8, 10
+_TENSOR_NAME, _TENSOR_CONTENT, _TENSOR_PROCESS, _TENSOR_FILES = 4, 10, 12, 16
+_CONTENT_PROPS_TYPE, _CONTENT_PROPS = 4, 6
+_IMAGE_COLOR = 4
+_PU_OPTIONS_TYPE, _PU_OPTIONS = 4, 6
+_NORM_MEAN, _NORM_STD = 4, 6
+_FILE_NAME, _FILE_TYPE = 4, 8
+_UNION_IMAGE_PROPERTIES = 2
+_UNION_NORMALIZATION = 1
+_FILE_TENSOR_AXIS_LABELS = 2
+_FILE_TENSOR_VALUE_LABELS = 3
+
+
+class ColorSpace(str, enum.Enum):
+    """Colour order a model's image input expects."""
+
+    RGB = "rgb"
+    BGR = "bgr"
+    GRAYSCALE = "grayscale"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Input normalization ``(pixel - mean) / std``, per channel or one value for all."""
+
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+
+    def __post_init__(self) -> None:
+        if not self.mean or not self.std:
+            raise MetadataError("normalization needs at least one mean and one std value")
+        if any(s == 0 for s in self.std):
+            raise MetadataError(f"normalization std must be non-zero, got {self.std}")
+
+    def scalar(self) -> tuple[float, float] | None:
+        """``(mean, std)`` when every channel uses the same values, else None."""
+        if len(set(self.mean)) == 1 and len(set(self.std)) == 1:
+            return self.mean[0], self.std[0]
+        return None
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What a model says about itself. Fields are None when the model does not say.
+
+    ``output_labels`` maps an output tensor index to the label file attached to it.
+    """
+
+    normalization: Normalization | None = None
+    color_space: ColorSpace = ColorSpace.UNKNOWN
+    output_labels: dict[int, LabelMap] = field(default_factory=dict)
+    task: str | None = None
+    resize: str | None = None
+    files: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> LabelMap | None:
+        """The first output's labels (the classifier/detector class names), if any."""
+        if not self.output_labels:
+            return None
+        return self.output_labels[min(self.output_labels)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "normalization": self.normalization.as_dict() if self.normalization else None,
+            "color_space": self.color_space.value,
+            "labels": {
+                str(k): {"file": v.source, "count": len(v)} for k, v in sorted(self.output_labels.items())
+            },
+            "task": self.task,
+            "resize": self.resize,
+            "files": list(self.files),
+        }
+
+
+class _Table:
+    """Minimal read-only flatbuffer table over ``flatbuffers.table.Table``."""
+
+    def __init__(self, buf: bytes | bytearray, pos: int) -> None:
+        from flatbuffers.table import Table
+
+        self.t = Table(bytearray(buf) if not isinstance(buf, bytearray) else buf, pos)
+
+    @classmethod
+    def root(cls, buf: bytes) -> _Table:
+        from flatbuffers import encode, number_types
+
+        ba = bytearray(buf)
+        return cls(ba, encode.Get(number_types.UOffsetTFlags.packer_type, ba, 0))
+
+    def _off(self, slot: int) -> int:
+        return int(self.t.Offset(slot))
+
+    def string(self, slot: int) -> str | None:
+        o = self._off(slot)
+        return self.t.String(o + self.t.Pos).decode("utf-8", "replace") if o else None
+
+    def u8(self, slot: int) -> int:
+        from flatbuffers import number_types
+
+        o = self._off(slot)
+        return int(self.t.Get(number_types.Uint8Flags, o + self.t.Pos)) if o else 0
+
+    def table(self, slot: int) -> _Table | None:
+        o = self._off(slot)
+        return _Table(self.t.Bytes, self.t.Indirect(o + self.t.Pos)) if o else None
+
+    def union(self, slot: int) -> _Table | None:
+        o = self._off(slot)
+        if not o:
+            return None
+        return _Table(self.t.Bytes, self.t.Indirect(o + self.t.Pos))
+
+    def tables(self, slot: int) -> list[_Table]:
+        o = self._off(slot)
+        if not o:
+            return []
+        start = self.t.Vector(o)
+        return [_Table(self.t.Bytes, self.t.Indirect(start + 4 * j)) for j in range(self.t.VectorLen(o))]
+
+    def floats(self, slot: int) -> tuple[float, ...]:
+        from flatbuffers import number_types
+
+        o = self._off(slot)
+        if not o:
+            return ()
+        start = self.t.Vector(o)
+        return tuple(
+            float(self.t.Get(number_types.Float32Flags, start + 4 * j)) for j in range(self.t.VectorLen(o))
+        )
+
+
+def _label_files(tensor: _Table) -> list[str]:
+    names = []
+    for f in tensor.tables(_TENSOR_FILES):
+        if f.u8(_FILE_TYPE) in (_FILE_TENSOR_AXIS_LABELS, _FILE_TENSOR_VALUE_LABELS):
+            name = f.string(_FILE_NAME)
+            if name:
+                names.append(name)
+    return names
+
+
+def parse_metadata(
+    model_bytes: bytes, metadata_buffers: dict[str, bytes], source: str = "model"
+) -> ModelMetadata:
+    """Read standard TFLite Metadata and ``edge_sdk.json`` from a model.
+
+    Args:
+        model_bytes: the whole .tflite file (the zip tail with associated files is at its end).
+        metadata_buffers: the model's metadata entries, name to bytes (see ``modelfile``).
+
+    Raises:
+        MetadataError: metadata is present but cannot be parsed, or names a file that is not
+            packed in the model.
+    """
+    archive: dict[str, bytes] = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(model_bytes)) as zf:
+            archive = {n: zf.read(n) for n in zf.namelist()}
+    except zipfile.BadZipFile:
+        archive = {}
+    except (OSError, ValueError, EOFError) as exc:
+        raise MetadataError(f"{source}: the packed metadata files cannot be read ({exc})") from exc
+
+    normalization: Normalization | None = None
+    color = ColorSpace.UNKNOWN
+    output_label_files: dict[int, str] = {}
+    raw = metadata_buffers.get(TFLITE_METADATA)
+    if raw:
+        try:
+            root = _Table.root(raw)
+            subgraphs = root.tables(_MODEL_SUBGRAPHS)
+            if subgraphs:
+                sg = subgraphs[0]
+                inputs = sg.tables(_SG_INPUTS)
+                if inputs:
+                    tin = inputs[0]
+                    for pu in tin.tables(_TENSOR_PROCESS):
+                        if pu.u8(_PU_OPTIONS_TYPE) == _UNION_NORMALIZATION:
+                            opts = pu.union(_PU_OPTIONS)
+                            if opts is not None:
+                                mean, std = opts.floats(_NORM_MEAN), opts.floats(_NORM_STD)
+                                if mean and std:
+                                    normalization = Normalization(mean, std)
+                    content = tin.table(_TENSOR_CONTENT)
+                    if content is not None and content.u8(_CONTENT_PROPS_TYPE) == _UNION_IMAGE_PROPERTIES:
+                        props = content.union(_CONTENT_PROPS)
+                        code = props.u8(_IMAGE_COLOR) if props is not None else 0
+                        color = {1: ColorSpace.RGB, 2: ColorSpace.GRAYSCALE}.get(code, ColorSpace.UNKNOWN)
+                for i, tout in enumerate(sg.tables(_SG_OUTPUTS)):
+                    files = _label_files(tout)
+                    if files:
+                        output_label_files[i] = files[0]
+        except MetadataError:
+            raise
+        except Exception as exc:  # the flatbuffers reader raises IndexError/struct.error on garbage
+            raise MetadataError(f"{source}: TFLITE_METADATA is present but malformed ({exc})") from exc
+
+    extra: dict[str, Any] = {}
+    if EDGE_SDK_FILE in archive:
+        try:
+            extra = json.loads(archive[EDGE_SDK_FILE].decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MetadataError(f"{source}: {EDGE_SDK_FILE} is not valid JSON ({exc})") from exc
+        if "normalization" in extra and normalization is None:
+            n = extra["normalization"]
+            normalization = Normalization(tuple(n["mean"]), tuple(n["std"]))
+        if "color_space" in extra:
+            color = ColorSpace(extra["color_space"])
+
+    output_labels: dict[int, LabelMap] = {}
+    for idx, name in output_label_files.items():
+        if name not in archive:
+            raise MetadataError(
+                f"{source}: metadata names label file {name!r} but the model does not pack it"
+            )
+        output_labels[idx] = LabelMap.parse(archive[name].decode("utf-8", "replace"), f"{name} (embedded)")
+
+    return ModelMetadata(
+        normalization=normalization,
+        color_space=color,
+        output_labels=output_labels,
+        task=extra.get("task"),
+        resize=extra.get("resize"),
+        files=tuple(sorted(archive)),
+        extra=extra,
+    )
