@@ -8,8 +8,10 @@ and outputs are uint8, int8 or float32.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,7 +56,7 @@ class QuantizeOptions:
 
 
 def _tf() -> Any:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         import tensorflow as tf
     except ImportError as exc:
@@ -95,8 +97,10 @@ def _configure(converter: Any, calibration: np.ndarray, options: QuantizeOptions
 
 
 def _convert(converter: Any, what: str) -> bytes:
+    # Keras' export prints "Saved artifact at ..." on stdout, which is reserved for JSON Lines.
     try:
-        data = converter.convert()
+        with contextlib.redirect_stdout(sys.stderr):
+            data = converter.convert()
     except Exception as exc:  # TF raises ConverterError, ValueError, RuntimeError ...
         first = next(
             (ln for ln in str(exc).splitlines() if "error" in ln.lower()),
@@ -152,3 +156,24 @@ def atomic_write(path: str | Path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return out
+
+
+@contextlib.contextmanager
+def tensorflow_log(path: str | Path) -> Iterator[None]:
+    """Send everything written to file descriptors 1 and 2 (TensorFlow's C++ and Keras logs)
+    to ``path`` for the duration, so stdout stays JSON Lines and stderr readable."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    with open(path, "ab") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
