@@ -80,3 +80,23 @@ def missing_dependency(module: str, extra: str, purpose: str) -> MissingDependen
         f"{purpose} needs the Python module '{module}', which is not installed; "
         f"install it with: pip install 'edge-sdk[{extra}]'"
     )
+
+
+class GalleryError(EdgeSdkError):
+    """A face gallery could not be opened, read or written."""
+
+
+class GalleryCorruptError(GalleryError):
+    """The gallery file is not an edge_sdk gallery, or is truncated or damaged; it is left as is."""
+
+
+class GalleryWriteError(GalleryError, OSError):
+    """A gallery write failed (disk full, read-only, I/O error); the transaction was rolled back."""
+
+
+class EmbedderMismatchError(GalleryError):
+    """The gallery holds embeddings from another embedder (model hash or dimension differ)."""
+
+
+class FaceNotFoundError(EdgeSdkError):
+    """An image that must contain one face (for enrolment) contains none, or several."""

@@ -1,0 +1,34 @@
+"""Options shared by the face detectors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import OptionsError
+
+
+@dataclass(frozen=True)
+class FaceDetectorOptions:
+    """How faces are selected, checked when built.
+
+    ``score_threshold``: minimum face score in [0, 1]; None uses the detector's published
+    default (0.5 for BlazeFace, MediaPipe's; 0.6 for YuNet, OpenCV zoo's).
+    ``iou_threshold``: boxes overlapping more than this IoU are merged/suppressed (0.3).
+    ``max_faces``: keep at most this many faces, best first (None: all).
+    """
+
+    score_threshold: float | None = None
+    iou_threshold: float = 0.3
+    max_faces: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.score_threshold is not None and not 0.0 <= float(self.score_threshold) <= 1.0:
+            raise OptionsError(f"score_threshold must be in [0, 1], got {self.score_threshold}")
+        if not 0.0 <= float(self.iou_threshold) <= 1.0:
+            raise OptionsError(f"iou_threshold must be in [0, 1], got {self.iou_threshold}")
+        if self.max_faces is not None and (not isinstance(self.max_faces, int) or self.max_faces < 1):
+            raise OptionsError(f"max_faces must be None or an integer >= 1, got {self.max_faces!r}")
+
+    def score_or(self, default: float) -> float:
+        """``score_threshold``, or ``default`` when it is None."""
+        return default if self.score_threshold is None else float(self.score_threshold)
