@@ -18,6 +18,8 @@ Rules, identical for the class-wise and the class-agnostic variant:
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -104,10 +106,11 @@ def nms(
     cs = s[cand].astype(np.float32)
     # OpenCV keeps scores strictly above its threshold; ours was applied already.
     below = float(np.nextafter(cs.min(), np.float32(-np.inf)))
+    dnn: Any = cv2.dnn  # its stubs want Python sequences; it takes numpy arrays without a copy
     if cid is None:
-        keep = cv2.dnn.NMSBoxes(xywh, cs, below, float(iou_threshold))
+        keep = dnn.NMSBoxes(xywh, cs, below, float(iou_threshold))
     else:
-        keep = cv2.dnn.NMSBoxesBatched(xywh, cs, cid[cand].astype(np.int32), below, float(iou_threshold))
+        keep = dnn.NMSBoxesBatched(xywh, cs, cid[cand].astype(np.int32), below, float(iou_threshold))
     kept = np.sort(np.asarray(keep, dtype=np.intp).reshape(-1))  # positions in visit order
     out = cand[kept]
     if max_detections is not None:
