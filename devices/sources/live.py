@@ -1,0 +1,394 @@
+"""Live sources (cameras, streams) that survive faults: a reader thread per connection,
+newest-frame delivery, read timeouts, and reconnection with capped exponential backoff.
+
+How it works:
+
+- Each connection is one daemon thread that owns its device handle exclusively: it opens the
+  device, reads frames in a loop and releases the handle when it stops. No other thread ever
+  touches the handle, so a read that never returns cannot race with ``release()``.
+- The reader keeps only the newest frame (older unread frames are counted in ``dropped``), so
+  a slow consumer sees current frames and no backlog builds up.
+- The consumer waits at most ``ReconnectPolicy.read_timeout_s`` for a frame. A read error, the
+  end of the stream, or a timeout marks the connection lost: the old reader is told to stop
+  (it releases its device as soon as its blocked call returns) and a new connection is tried
+  after ``initial_delay_s``, then ``initial_delay_s * factor``, ... capped at ``max_delay_s``,
+  for at most ``max_attempts`` attempts (``None``: forever).
+- State changes (connected, reconnecting, failed, ended) are reported through ``on_state`` and
+  :attr:`LiveSource.state`. Reconnection never raises into the pipeline: when the policy gives
+  up the source reports ``FAILED`` and its iteration ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from edge_sdk.errors import OptionsError, SourceError
+from edge_sdk.frame import Frame
+
+from .base import Source, SourceState
+
+log = logging.getLogger(__name__)
+
+
+class Capture(Protocol):
+    """One open connection to a device, used only by its reader thread."""
+
+    def read(self) -> np.ndarray | None:
+        """Block until the next frame; return it as RGB uint8 ``(H, W, 3)``, or None when the
+        device or stream has gone (an exception means the same)."""
+
+    def release(self) -> None:
+        """Release the device. Called once, from the reader thread."""
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """How a live source waits for frames and reconnects (all times in seconds).
+
+    Attributes:
+        initial_delay_s: wait before the first reconnection attempt.
+        factor: each further attempt waits ``factor`` times longer ...
+        max_delay_s: ... up to this cap.
+        max_attempts: attempts per outage before the source reports FAILED; None retries forever.
+        read_timeout_s: no frame for this long means the connection is lost (a read that never
+            returns).
+        open_timeout_s: how long one attempt to open the device may take.
+
+    Raises:
+        OptionsError: a negative or zero time, ``factor < 1``, or ``max_attempts < 1``.
+    """
+
+    initial_delay_s: float = 0.5
+    factor: float = 2.0
+    max_delay_s: float = 10.0
+    max_attempts: int | None = None
+    read_timeout_s: float = 5.0
+    open_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("initial_delay_s", "max_delay_s"):
+            if getattr(self, name) < 0:
+                raise OptionsError(f"{name} must be >= 0 seconds, got {getattr(self, name)}")
+        for name in ("read_timeout_s", "open_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise OptionsError(f"{name} must be > 0 seconds, got {getattr(self, name)}")
+        if self.factor < 1:
+            raise OptionsError(f"factor must be >= 1, got {self.factor}")
+        if self.max_delay_s < self.initial_delay_s:
+            raise OptionsError(
+                f"max_delay_s ({self.max_delay_s}) must be >= initial_delay_s ({self.initial_delay_s})"
+            )
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise OptionsError(f"max_attempts must be >= 1 or None, got {self.max_attempts}")
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before reconnection attempt ``attempt`` (1-based)."""
+        return float(min(self.max_delay_s, self.initial_delay_s * self.factor ** max(0, attempt - 1)))
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """One state change of a live source, as passed to ``on_state``.
+
+    Attributes:
+        state: the new state.
+        uri: the source.
+        time: ``time.monotonic()`` when it changed.
+        attempt: the reconnection attempt under way (0 for the first connection).
+        error: why the connection was lost or the attempt failed, else None.
+        gap_s: on CONNECTED after an outage: seconds from the last frame before the loss to the
+            first frame after it; else None.
+    """
+
+    state: SourceState
+    uri: str
+    time: float
+    attempt: int = 0
+    error: str | None = None
+    gap_s: float | None = None
+
+
+StateCallback = Callable[[StateChange], None]
+
+
+class _Reader(threading.Thread):
+    """One connection: opens the device, reads into the newest-frame slot, releases."""
+
+    def __init__(self, opener: Callable[[], Capture], name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self._opener = opener
+        self.stop_event = threading.Event()
+        self.cond = threading.Condition()
+        self.opened = False
+        self.done = False
+        self.error: str | None = None
+        self.info: Any = None
+        self.newest: tuple[np.ndarray, float] | None = None
+        self.captured = 0
+        self.overwritten = 0
+
+    def run(self) -> None:
+        try:
+            cap = self._opener()
+        except Exception as exc:  # any failure to open is reported, never raised in a thread
+            with self.cond:
+                self.error = _describe(exc)
+                self.done = True
+                self.cond.notify_all()
+            return
+        with self.cond:
+            self.opened = True
+            self.info = getattr(cap, "info", None)
+            self.cond.notify_all()
+        try:
+            while not self.stop_event.is_set():
+                image = cap.read()
+                if image is None:
+                    with self.cond:
+                        self.error = "the device stopped delivering frames (read failed or stream ended)"
+                    break
+                now = time.monotonic()
+                with self.cond:
+                    if self.newest is not None:
+                        self.overwritten += 1
+                    self.newest = (image, now)
+                    self.captured += 1
+                    self.cond.notify_all()
+        except Exception as exc:
+            with self.cond:
+                self.error = _describe(exc)
+        finally:
+            try:
+                cap.release()
+            except Exception as exc:
+                log.warning("releasing %s failed: %s", self.name, _describe(exc))
+            with self.cond:
+                self.done = True
+                self.cond.notify_all()
+
+    def wait_open(self, timeout: float) -> bool:
+        """Wait until opened (True) or failed/timed out (False)."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not self.opened and not self.done:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.error = self.error or f"opening took longer than {timeout:g} s"
+                    return False
+                self.cond.wait(left)
+            return self.opened
+
+    def take(self, timeout: float, closed: threading.Event) -> tuple[np.ndarray, float] | None:
+        """The newest unread frame, waiting up to ``timeout``; None when lost or timed out."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while self.newest is None:
+                if self.done or closed.is_set():
+                    return None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.error = f"no frame for {timeout:g} s (read timeout)"
+                    return None
+                self.cond.wait(min(left, 0.25))
+            item, self.newest = self.newest, None
+            return item
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class LiveSource(Source):
+    """Base class of camera and stream sources. Subclasses implement :meth:`_open`.
+
+    Args:
+        uri: the source URI (``Frame.source``).
+        reconnect: a :class:`ReconnectPolicy` (default: 0.5 s doubling to 10 s, forever;
+            5 s read timeout).
+        on_state: called with a :class:`StateChange` on every state change, from the thread
+            that iterates the source.
+
+    Frames: ``index`` is the capture sequence number (it counts every frame the device
+    delivered, so a jump means frames were dropped to stay current); ``timestamp`` is
+    ``time.monotonic()`` just after the read returned.
+
+    Raises (at construction):
+        SourceError: the first connection cannot be opened (wrong URI, no device). Faults after
+            that are handled by reconnecting, never raised.
+    """
+
+    live = True
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        reconnect: ReconnectPolicy | None = None,
+        on_state: StateCallback | None = None,
+    ) -> None:
+        super().__init__(uri)
+        if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
+            raise OptionsError(f"reconnect must be a ReconnectPolicy, got {type(reconnect).__name__}")
+        self.policy = reconnect or ReconnectPolicy()
+        self.on_state = on_state
+        self.reconnects = 0
+        self.dropped = 0
+        self.last_gap_s: float | None = None
+        self.error: str | None = None
+        self.info: Any = None
+        self._closed = threading.Event()
+        self._seq = 0
+        self._last_frame_t: float | None = None
+        self._reader: _Reader | None = None
+        self._connections = 0
+        reader = self._start_reader()
+        if not reader.wait_open(self.policy.open_timeout_s):
+            reason = reader.error or "unknown error"
+            self._stop_reader(reader)
+            self.state = SourceState.FAILED
+            raise SourceError(f"cannot open {self.describe()} {uri}: {reason}")
+        self._reader = reader
+        self.info = reader.info
+        self._set_state(SourceState.CONNECTED)
+
+    # -- subclass hooks --------------------------------------------------------------------------
+
+    def _open(self) -> Capture:
+        """Open the device and return a :class:`Capture`. Runs in the reader thread.
+
+        Raises:
+            Exception: any exception means this attempt failed (its message is reported).
+        """
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """A short noun for messages, e.g. ``"stream"`` or ``"camera"``."""
+        return "source"
+
+    # -- machinery -------------------------------------------------------------------------------
+
+    def _start_reader(self) -> _Reader:
+        self._connections += 1
+        reader = _Reader(self._open, f"{type(self).__name__}-{self._connections}")
+        reader.start()
+        return reader
+
+    def _stop_reader(self, reader: _Reader, join_s: float = 0.0) -> None:
+        reader.stop_event.set()
+        with reader.cond:
+            self.dropped += reader.overwritten
+            reader.overwritten = 0
+        if join_s > 0:
+            reader.join(join_s)
+            if reader.is_alive():
+                log.warning(
+                    "%s %s: the reader is still blocked in the device; it will release the device "
+                    "when that call returns",
+                    self.describe(),
+                    self.uri,
+                )
+
+    def _set_state(self, state: SourceState, attempt: int = 0, gap_s: float | None = None) -> None:
+        self.state = state
+        change = StateChange(state, self.uri, time.monotonic(), attempt, self.error, gap_s)
+        if state is SourceState.CONNECTED and gap_s is None:
+            log.info("%s %s connected", self.describe(), self.uri)
+        elif state is SourceState.CONNECTED:
+            log.warning("%s %s reconnected after a gap of %.2f s", self.describe(), self.uri, gap_s)
+        elif state is SourceState.RECONNECTING and attempt <= 1:
+            log.warning("%s %s lost (%s); reconnecting", self.describe(), self.uri, self.error)
+        elif state is SourceState.RECONNECTING:
+            log.info(
+                "%s %s: attempt %d failed (%s); retrying in %.2f s",
+                self.describe(),
+                self.uri,
+                attempt - 1,
+                self.error,
+                self.policy.delay(attempt),
+            )
+        elif state is SourceState.FAILED:
+            log.error("%s %s failed: %s", self.describe(), self.uri, self.error)
+        if self.on_state is not None:
+            try:
+                self.on_state(change)
+            except Exception as exc:  # a faulty callback must not take the pipeline down
+                log.error("on_state callback raised %s", _describe(exc))
+
+    def _reconnect(self) -> bool:
+        """Replace the lost connection; True once frames flow again, False when giving up/closed."""
+        old = self._reader
+        if old is not None:
+            self.error = old.error or "connection lost"
+            self._stop_reader(old)
+        self._reader = None
+        attempt = 0
+        while not self._closed.is_set():
+            attempt += 1
+            if self.policy.max_attempts is not None and attempt > self.policy.max_attempts:
+                self._set_state(SourceState.FAILED, attempt - 1)
+                return False
+            self._set_state(SourceState.RECONNECTING, attempt)
+            if self._closed.wait(self.policy.delay(attempt)):
+                return False
+            reader = self._start_reader()
+            if reader.wait_open(self.policy.open_timeout_s):
+                item = reader.take(self.policy.read_timeout_s, self._closed)
+                if item is not None:
+                    with reader.cond:  # put it back: frames() hands it out
+                        if reader.newest is None:
+                            reader.newest = item
+                    self._reader = reader
+                    self.info = reader.info
+                    self.reconnects += 1
+                    gap = item[1] - self._last_frame_t if self._last_frame_t is not None else None
+                    self.last_gap_s = gap
+                    self.error = None
+                    self._set_state(SourceState.CONNECTED, attempt, gap)
+                    return True
+            self.error = reader.error or "no frames after reconnecting"
+            self._stop_reader(reader)
+        return False
+
+    def frames(self) -> Iterator[Frame]:
+        try:
+            while not self._closed.is_set():
+                reader = self._reader
+                if reader is None:
+                    return
+                item = reader.take(self.policy.read_timeout_s, self._closed)
+                if item is None:
+                    if self._closed.is_set():
+                        return
+                    if not self._reconnect():
+                        return
+                    continue
+                image, t = item
+                with reader.cond:
+                    # frames captured while this one waited were overwritten in the slot
+                    seq_jump = reader.overwritten
+                    self.dropped += reader.overwritten
+                    reader.overwritten = 0
+                self._seq += seq_jump
+                self._last_frame_t = t
+                yield Frame(image, self._seq, t, self.uri)
+                self._seq += 1
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop reading and release the device (waits up to 2 s for a blocked read)."""
+        already = self._closed.is_set()
+        self._closed.set()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            self._stop_reader(reader, join_s=2.0)
+        if not already and self.state is not SourceState.FAILED:
+            self._set_state(SourceState.ENDED)
