@@ -100,3 +100,10 @@ class EmbedderMismatchError(GalleryError):
 
 class FaceNotFoundError(EdgeSdkError):
     """An image that must contain one face (for enrolment) contains none, or several."""
+
+
+class UnknownIdentityError(GalleryError, KeyError):
+    """A gallery operation names an identity that is not enrolled."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

