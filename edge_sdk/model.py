@@ -131,6 +131,9 @@ class Model:
         self.outputs: tuple[TensorSpec, ...] = tuple(
             TensorSpec.from_details(d) for d in self._interpreter.get_output_details()
         )
+        # Accessors returned by tensor() hold the Python wrapper, not the interpreter, so they can
+        # be kept; only the arrays they return must be dropped before invoke().
+        self._input_accessors = [self._interpreter.tensor(t.index) for t in self.inputs]
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -203,7 +206,7 @@ class Model:
         The view is only valid during the call; edge_sdk drops it before ``invoke`` (the
         interpreter refuses to run while Python holds views into its tensors).
         """
-        view = self._interpreter.tensor(self.inputs[index].index)()
+        view = self._input_accessors[index]()
         try:
             return writer(view[0] if view.ndim == 4 else view)
         finally:
