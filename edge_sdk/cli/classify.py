@@ -39,11 +39,14 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         resize=ResizeMode(args.resize) if args.resize else None,
     )
+    from devices.pairing import resolve_model
+
+    model_path, accelerator = resolve_model(args.model, args.accelerator, strict=args.strict)
     clf = Classifier(
-        args.model,
+        model_path,
         labels=args.labels,
         options=options,
-        accelerator=args.accelerator,
+        accelerator=accelerator,
         num_threads=args.threads,
     )
     for frame in iter_frames(args.sources):

@@ -45,9 +45,15 @@ def add_model_args(p: argparse.ArgumentParser, *, labels: bool = True) -> None:
         "--accelerator",
         "-a",
         default=None,
-        help="cpu, cpu:N, edgetpu, edgetpu:usb[:N] or edgetpu:pci:N (default: cpu)",
+        help="cpu, cpu:N, edgetpu, edgetpu:usb[:N] or edgetpu:pci:N (default: the Edge TPU twin "
+        "model_edgetpu.tflite when an Edge TPU is present, else the CPU)",
     )
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: every core)")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail instead of falling back to the CPU model when the Edge TPU is missing",
+    )
 
 
 def emit(obj: dict[str, Any]) -> None:
