@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import platform
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,10 +179,27 @@ class Accelerator:
             return []
         library = EDGETPU_LIBRARIES.get(platform.system(), "libedgetpu.so.1")
         options = {"device": self.device} if self.device else {}
+        reason = ""
+        # ai-edge-litert's Delegate.__del__ fails with AttributeError on a delegate whose library
+        # never loaded, and Python prints that as "Exception ignored ..." when the failed object
+        # is freed (at the end of the except clause). Keep stderr to our one line.
+        previous = sys.unraisablehook
+        sys.unraisablehook = _quiet_failed_delegate(previous)
         try:
-            return [load_delegate(library, options)]
-        except (ValueError, OSError, RuntimeError) as exc:
-            where = f" {self.device}" if self.device else ""
-            raise AcceleratorError(
-                f"no Edge TPU{where} could be opened through {library} ({exc}); {EDGETPU_HINT}"
-            ) from exc
+            try:
+                return [load_delegate(library, options)]
+            except (ValueError, OSError, RuntimeError) as exc:
+                reason = str(exc)
+        finally:
+            sys.unraisablehook = previous
+        where = f" {self.device}" if self.device else ""
+        raise AcceleratorError(f"no Edge TPU{where} could be opened through {library} ({reason}); {EDGETPU_HINT}")
+
+
+def _quiet_failed_delegate(previous: Any) -> Any:
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, AttributeError) and "Delegate" in repr(unraisable.object):
+            return
+        previous(unraisable)
+
+    return hook
