@@ -193,7 +193,9 @@ class Accelerator:
         finally:
             sys.unraisablehook = previous
         where = f" {self.device}" if self.device else ""
-        raise AcceleratorError(f"no Edge TPU{where} could be opened through {library} ({reason}); {EDGETPU_HINT}")
+        raise AcceleratorError(
+            f"no Edge TPU{where} could be opened through {library} ({reason}); {EDGETPU_HINT}"
+        )
 
 
 def _quiet_failed_delegate(previous: Any) -> Any:

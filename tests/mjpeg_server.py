@@ -37,6 +37,7 @@ class MjpegServer:
 
     def __init__(self, frames: list[bytes], fps: float = 30.0, port: int = 0) -> None:
         self.frames = frames
+        self.stall_after: int | None = None  # per connection: stop sending (socket stays open)
         self.fps = fps
         self.port = port
         self.sent = 0
@@ -74,6 +75,9 @@ class MjpegServer:
                 next_t = time.monotonic()
                 try:
                     while not server._stopping.is_set():
+                        if server.stall_after is not None and i >= server.stall_after:
+                            time.sleep(0.02)
+                            continue
                         jpg = server.frames[i % len(server.frames)]
                         self.wfile.write(
                             f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpg)}\r\n\r\n".encode()

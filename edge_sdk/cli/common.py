@@ -6,9 +6,10 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..frame import Frame
+if TYPE_CHECKING:
+    from ..frame import Frame
 
 
 def probability(text: str) -> float:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -87,11 +87,8 @@ def scene(width: int, height: int) -> np.ndarray:
     return img
 
 
-set_cameras(1)
-
-
 class Picamera2:
-    instances: list[Picamera2] = []
+    instances: ClassVar[list[Picamera2]] = []
 
     def __init__(
         self, camera_num: int = 0, verbose_console: Any = None, tuning: Any = None, allocator: Any = None
@@ -245,5 +242,7 @@ class Picamera2:
             return np.concatenate([rgb, alpha], axis=2)  # R, G, B, A
         raise RuntimeError(f"capture_array does not support {fmt} in this stand-in")
 
+
+set_cameras(1)
 
 __all__ = ["Picamera2"]
