@@ -7,11 +7,12 @@ import json
 import resource
 import sys
 import time
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .common import add_model_args, positive_int
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def register(sub: Any) -> None:
@@ -41,6 +42,8 @@ def rss_mb() -> float:
 
 
 def _random_input(shape: tuple[int, ...], dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:
+    import numpy as np
+
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         return rng.integers(info.min, int(info.max) + 1, size=shape, dtype=dtype)
@@ -50,6 +53,8 @@ def _random_input(shape: tuple[int, ...], dtype: np.dtype, rng: np.random.Genera
 def measure(
     model_path: str, runs: int, warmup: int, accelerator: str | None, threads: int | None
 ) -> dict[str, Any]:
+    import numpy as np
+
     from ..model import Model
 
     t0 = time.perf_counter()
