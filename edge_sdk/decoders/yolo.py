@@ -7,10 +7,11 @@ score is its best class score (times the objectness for YOLOv5) and its class th
 class. Quantized heads are dequantized once per frame with :func:`edge_sdk.quant.dequantize`.
 
 **Which YOLO** (decided once at load): an explicit head; else ``"head"`` in the model's
-edge_sdk metadata; else the label count (``nc == C-4`` means v8, ``nc == C-5`` v5); else the
-candidate count (``N`` equal to the anchor-free grid of strides 8/16/32 over the input means
-v8, three times that v5); else channels-first ``[1, C, N]`` means v8 (Ultralytics' v8/11
-export layout; v5 exports are channels-last). Anything else is ambiguous and fails at load.
+edge_sdk metadata; else channels-first ``[1, C, N]`` means v8 (Ultralytics' v8/11 export
+layout; v5 exports are channels-last); else, for ``[1, N, C]``, the label count
+(``nc == C-4`` means v8, ``nc == C-5`` v5); else the candidate count (``N`` equal to the
+anchor-free grid of strides 8/16/32 over the input means v8, three times that v5). Anything
+else is ambiguous and fails at load, asking for labels or an explicit head.
 
 **Coordinate units**: Ultralytics' TFLite exports give ``cx, cy, w, h`` normalized to the
 input size, other exporters give input pixels. Decided once: an explicit option; else
@@ -126,6 +127,8 @@ class YoloDecoder:
             reason = "given"
         elif meta.get("head") in (DetectorHead.YOLOV8.value, DetectorHead.YOLOV5.value):
             head, reason = DetectorHead(meta["head"]), "metadata"
+        elif channels_first:
+            head, reason = DetectorHead.YOLOV8, "channels-first layout"
         elif num_labels is not None and num_labels in (c - 4, c - 5):
             head = DetectorHead.YOLOV8 if num_labels == c - 4 else DetectorHead.YOLOV5
             reason = f"{num_labels} labels"
@@ -133,8 +136,6 @@ class YoloDecoder:
             head, reason = DetectorHead.YOLOV8, f"{n} candidates = anchor-free grid"
         elif n == 3 * anchor_count(in_w, in_h):
             head, reason = DetectorHead.YOLOV5, f"{n} candidates = 3 anchors per grid cell"
-        elif channels_first:
-            head, reason = DetectorHead.YOLOV8, "channels-first layout"
         else:
             raise fail(
                 f"the YOLO head {list(shape)} could be YOLOv8 ({c - 4} classes) or YOLOv5 ({c - 5} classes); "
