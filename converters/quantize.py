@@ -20,11 +20,19 @@ from typing import Any
 
 import numpy as np
 
-from edge_sdk.errors import EdgeSdkError, OptionsError
+from edge_sdk.errors import OptionsError
 
+from .errors import ConversionError
 
-class ConversionError(EdgeSdkError):
-    """The float model could not be converted or quantized."""
+__all__ = [
+    "ConversionError",
+    "IOType",
+    "QuantizeOptions",
+    "atomic_write",
+    "float_tflite_from_keras",
+    "quantize_keras",
+    "quantize_saved_model",
+]
 
 
 class IOType(str, enum.Enum):

@@ -1,0 +1,232 @@
+"""Give an int8 model the input/output types the user asked for, by editing its flatbuffer.
+
+Both quantizers here (TFLiteConverter and ai-edge-quantizer) are run to produce a model whose
+input and output tensors are int8. This module then adds the boundary ops:
+
+- input uint8 or float32: a new input tensor and a ``QUANTIZE`` op into the old int8 input
+  (``QUANTIZE`` converts float->int8 and requantizes uint8->int8 / int8->int8);
+- output uint8: ``QUANTIZE`` int8->uint8 (same scale, zero point + 128); output float32:
+  ``DEQUANTIZE``.
+
+When the float model's input normalization is known, integer inputs get exactly
+``scale = 1/std, zero_point = mean`` (uint8) so that raw pixels can be fed without a float
+round trip (the TFLite Task Library / MediaPipe / edge_sdk convention). New boundary tensors
+keep the original tensor names, so SignatureDefs and users see the same names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConversionError
+from .quantize import IOType
+
+_QUANTIZE, _DEQUANTIZE = 114, 6
+_INT8, _UINT8, _FLOAT32 = 9, 3, 0
+_TYPE_CODE = {IOType.INT8: _INT8, IOType.UINT8: _UINT8, IOType.FLOAT32: _FLOAT32}
+
+
+@dataclass(frozen=True)
+class PixelQuant:
+    """Input quantization for raw pixels: ``real = (pixel - zero_point) * scale`` for uint8."""
+
+    scale: float
+    zero_point: int
+
+
+def pixel_quant(mean: tuple[float, ...], std: tuple[float, ...]) -> PixelQuant | None:
+    """The uint8 input quantization equal to ``(pixel - mean) / std``, when one exists.
+
+    It exists when one mean/std holds for every channel and the mean is a whole number in
+    0..255 (within 0.5, the rounding every uint8 model makes, e.g. mean 127.5 -> 128).
+    """
+    if len(set(mean)) != 1 or len(set(std)) != 1:
+        return None
+    m, s = float(mean[0]), float(std[0])
+    if not 0.0 <= m <= 255.0 or s <= 0:
+        return None
+    return PixelQuant(1.0 / s, round(m))
+
+
+def _schema() -> Any:
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    return schema
+
+
+def normalize_opcodes(obj: Any) -> None:
+    """Fill both opcode fields the way current TFLite writers do.
+
+    Old models (MobileFaceNet in the assets) only set ``deprecated_builtin_code``; tools that
+    read ``builtin_code`` alone then take every op for ADD. New writers (ai-edge-quantizer)
+    only set ``builtin_code``; old readers then do the same. Set both.
+    """
+    for oc in obj.operatorCodes or []:
+        code = max(int(oc.builtinCode or 0), int(oc.deprecatedBuiltinCode or 0))
+        oc.builtinCode = code
+        oc.deprecatedBuiltinCode = min(code, 127)
+
+
+def _opcode_index(obj: Any, code: int) -> int:
+    schema = _schema()
+    for i, oc in enumerate(obj.operatorCodes):
+        if max(int(oc.builtinCode or 0), int(oc.deprecatedBuiltinCode or 0)) == code:
+            return i
+    oc = schema.OperatorCodeT()
+    oc.builtinCode = code
+    oc.deprecatedBuiltinCode = min(code, 127)
+    oc.version = 1
+    obj.operatorCodes.append(oc)
+    return len(obj.operatorCodes) - 1
+
+
+def _qparams(scale: float, zero_point: int) -> Any:
+    q = _schema().QuantizationParametersT()
+    q.scale = [float(scale)]
+    q.zeroPoint = [int(zero_point)]
+    q.quantizedDimension = 0
+    return q
+
+
+def _scale_zp(t: Any) -> tuple[float, int]:
+    q = t.quantization
+    if q is None or q.scale is None or len(q.scale) != 1:
+        raise ConversionError(f"tensor {_name(t)} is not per-tensor quantized; cannot change its type")
+    return float(q.scale[0]), int(q.zeroPoint[0])
+
+
+def _name(t: Any) -> str:
+    n = t.name
+    return n.decode() if isinstance(n, bytes) else str(n)
+
+
+def _clone(obj: Any, sg: Any, t: Any, type_code: int, quant: Any) -> int:
+    schema = _schema()
+    new = schema.TensorT()
+    new.shape = t.shape
+    new.shapeSignature = t.shapeSignature
+    new.type = type_code
+    buf = schema.BufferT()
+    obj.buffers.append(buf)
+    new.buffer = len(obj.buffers) - 1
+    new.name = _name(t)
+    new.quantization = quant
+    t.name = _name(t) + "_int8"
+    sg.tensors.append(new)
+    return len(sg.tensors) - 1
+
+
+def _op(opcode: int, inputs: list[int], outputs: list[int]) -> Any:
+    op = _schema().OperatorT()
+    op.opcodeIndex = opcode
+    op.inputs = inputs
+    op.outputs = outputs
+    return op
+
+
+def set_interface(
+    model: bytes,
+    input_type: IOType,
+    output_type: IOType,
+    input_quant: PixelQuant | None = None,
+) -> bytes:
+    """Return ``model`` (int8 inputs and outputs) with the requested boundary types.
+
+    Args:
+        input_quant: exact uint8 input quantization (from :func:`pixel_quant`); int8 inputs
+            use the same scale and ``zero_point - 128``. None keeps the calibrated one.
+
+    Raises:
+        ConversionError: an input or output is float already (an op before it stayed float)
+            and an integer type was asked for, or a tensor is per-channel quantized.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
+    normalize_opcodes(obj)
+    sg = obj.subgraphs[0]
+    remap: dict[int, int] = {}
+    head: list[Any] = []
+    tail: list[Any] = []
+    for pos, i in enumerate(list(sg.inputs)):
+        t = sg.tensors[i]
+        if t.type == _FLOAT32:
+            if input_type is not IOType.FLOAT32:
+                raise ConversionError(
+                    f"input {_name(t)} feeds an op that stayed float; expected an int8 input, "
+                    "found float32 (use --input-type float32)"
+                )
+            continue
+        if t.type != _INT8:
+            continue
+        s, z = _scale_zp(t)
+        if input_type is IOType.FLOAT32:
+            new = _clone(obj, sg, t, _FLOAT32, None)
+        else:
+            if input_quant is not None:
+                ns, nz = input_quant.scale, input_quant.zero_point
+            else:
+                ns, nz = s, z + 128
+            if input_type is IOType.INT8:
+                nz -= 128
+                if abs(ns - s) <= 1e-6 * s and nz == z:
+                    continue
+            new = _clone(obj, sg, t, _TYPE_CODE[input_type], _qparams(ns, nz))
+        head.append(_op(_opcode_index(obj, _QUANTIZE), [new], [i]))
+        sg.inputs[pos] = new
+        remap[i] = new
+    for pos, i in enumerate(list(sg.outputs)):
+        t = sg.tensors[i]
+        if t.type == _FLOAT32:
+            if output_type is not IOType.FLOAT32:
+                raise ConversionError(
+                    f"output {_name(t)} comes from an op that stayed float; expected an int8 output, "
+                    "found float32 (use --output-type float32)"
+                )
+            continue
+        if t.type != _INT8 or output_type is IOType.INT8:
+            continue
+        s, z = _scale_zp(t)
+        if output_type is IOType.FLOAT32:
+            new = _clone(obj, sg, t, _FLOAT32, None)
+            tail.append(_op(_opcode_index(obj, _DEQUANTIZE), [i], [new]))
+        else:
+            new = _clone(obj, sg, t, _UINT8, _qparams(s, z + 128))
+            tail.append(_op(_opcode_index(obj, _QUANTIZE), [i], [new]))
+        sg.outputs[pos] = new
+        remap[i] = new
+    sg.operators = [*head, *sg.operators, *tail]
+    for sd in obj.signatureDefs or []:
+        for tm in [*(sd.inputs or []), *(sd.outputs or [])]:
+            tm.tensorIndex = remap.get(tm.tensorIndex, tm.tensorIndex)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
+
+
+def add_signature(model: bytes) -> bytes:
+    """Give a model without a SignatureDef a ``serving_default`` one (tensor names as keys).
+
+    ai-edge-quantizer calibrates through signature runners; old models such as MobileFaceNet
+    have none. Also normalizes the opcode table (see :func:`normalize_opcodes`).
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    schema = _schema()
+    obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
+    normalize_opcodes(obj)
+    if not obj.signatureDefs:
+        sg = obj.subgraphs[0]
+
+        def tmap(i: int) -> Any:
+            tm = schema.TensorMapT()
+            tm.name = _name(sg.tensors[i])
+            tm.tensorIndex = i
+            return tm
+
+        sd = schema.SignatureDefT()
+        sd.signatureKey = "serving_default"
+        sd.subgraphIndex = 0
+        sd.inputs = [tmap(i) for i in sg.inputs]
+        sd.outputs = [tmap(i) for i in sg.outputs]
+        obj.signatureDefs = [sd]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))

@@ -1,0 +1,163 @@
+"""Load TensorFlow-side models (Keras .keras/.h5, SavedModel, ONNX through onnx2tf) as Keras
+models, and fold the input normalization into them.
+
+Folding ``(pixel - mean) / std`` into the graph (a ``Rescaling`` layer in front) makes the
+converted model take raw pixels: uint8 inputs then get the exact quantization
+``scale 1, zero point 0`` and per-channel normalizations (ImageNet mean/std) survive
+integer inputs. The batch size is fixed to 1, so every tensor shape is static (the Edge
+TPU compiler needs that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from edge_sdk.errors import missing_dependency
+
+from .calibration import ImageSpec
+from .errors import ConversionError
+from .formats import ModelFormat
+from .quantize import _tf
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """TensorFlow and onnx2tf print progress on stdout, which is for JSON: capture it and log
+    it at debug level (``edge-sdk --debug`` shows it)."""
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            yield
+    finally:
+        if buf.getvalue().strip():
+            log.debug("%s", buf.getvalue().rstrip())
+
+
+def load_keras(path: str | Path, fmt: ModelFormat) -> Any:
+    """Load a ``.keras``/``.h5`` file or a SavedModel directory as a Keras model.
+
+    Raises:
+        ConversionError: Keras/TensorFlow cannot read it (the message carries the reason).
+    """
+    _tf()
+    import keras
+
+    try:
+        with quiet_stdout():
+            if fmt is ModelFormat.SAVED_MODEL:
+                return _saved_model_as_keras(Path(path))
+            return keras.models.load_model(str(path), compile=False)
+    except ConversionError:
+        raise
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConversionError(f"cannot load {fmt.value} model {path}: {first}") from exc
+
+
+def _saved_model_as_keras(path: Path) -> Any:
+    tf = _tf()
+    import keras
+
+    loaded = tf.saved_model.load(str(path))
+    sigs = list(loaded.signatures.keys())
+    if not sigs:
+        raise ConversionError(f"SavedModel {path} has no signatures; expected a serving_default signature")
+    key = "serving_default" if "serving_default" in sigs else sigs[0]
+    fn = loaded.signatures[key]
+    specs = list(fn.structured_input_signature[1].values())
+    if len(specs) != 1:
+        raise ConversionError(
+            f"SavedModel {path} signature {key} has {len(specs)} inputs; expected one image input"
+        )
+    shape = [d if d is not None else None for d in specs[0].shape.as_list()]
+    layer = keras.layers.TFSMLayer(str(path), call_endpoint=key)
+    inp = keras.Input(shape=tuple(shape[1:]), batch_size=1, dtype=specs[0].dtype.name)
+    out = layer(inp)
+    if isinstance(out, dict):
+        out = [out[k] for k in sorted(out)]
+    return keras.Model(inp, out)
+
+
+def onnx_to_saved_model(path: str | Path, workdir: Path) -> Path:
+    """Convert an ONNX model to a SavedModel with onnx2tf (NCHW -> NHWC); returns the directory.
+
+    Raises:
+        MissingDependencyError: onnx2tf (or its dependencies) is not installed.
+        ConversionError: onnx2tf failed; the message carries its last error line.
+    """
+    try:
+        with quiet_stdout():
+            import onnx2tf
+    except ImportError as exc:
+        raise missing_dependency(
+            getattr(exc, "name", None) or "onnx2tf", "convert", "Converting ONNX models"
+        ) from exc
+    out = workdir / "onnx2tf"
+    try:
+        with quiet_stdout():
+            onnx2tf.convert(
+                input_onnx_file_path=str(path),
+                output_folder_path=str(out),
+                batch_size=1,
+                non_verbose=True,
+                copy_onnx_input_output_names_to_tflite=True,
+            )
+    except BaseException as exc:  # onnx2tf calls sys.exit(1) on failures
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        msg = str(exc).strip().splitlines()
+        raise ConversionError(
+            f"onnx2tf could not convert {path}: {msg[-1] if msg else type(exc).__name__}"
+        ) from exc
+    if not (out / "saved_model.pb").is_file():
+        raise ConversionError(f"onnx2tf wrote no SavedModel for {path} (expected {out / 'saved_model.pb'})")
+    return out
+
+
+def image_input_shape(model: Any) -> tuple[int | None, int | None, int]:
+    """``(height, width, channels)`` of a Keras model's single NHWC image input.
+
+    Raises:
+        ConversionError: several inputs, or an input that is not ``[N, H, W, 1|3]``.
+    """
+    if len(model.inputs) != 1:
+        raise ConversionError(f"expected a model with one image input, found {len(model.inputs)} inputs")
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or shape[3] not in (1, 3):
+        raise ConversionError(f"expected an NHWC image input [N, H, W, 1 or 3], found {list(shape)}")
+    return shape[1], shape[2], int(shape[3])
+
+
+def fold_normalization(model: Any, spec: ImageSpec) -> Any:
+    """A Keras model taking raw pixels ``[1, H, W, C]`` float32 0..255 that applies
+    ``(pixel - mean) / std`` and then ``model``."""
+    import keras
+    import numpy as np
+
+    w, h = spec.size
+    inp = keras.Input(shape=(h, w, spec.channels), batch_size=1, name="image")
+    mean = np.asarray(spec.mean, np.float32)
+    std = np.asarray(spec.std, np.float32)
+    x = inp
+    if not (np.all(mean == 0) and np.all(std == 1)):
+        scale = (1.0 / std).tolist()
+        offset = (-mean / std).tolist()
+        x = keras.layers.Rescaling(
+            scale=scale if len(scale) > 1 else scale[0],
+            offset=offset if len(offset) > 1 else offset[0],
+            name="normalize",
+        )(x)
+    out = model(x)
+    return keras.Model(inp, out, name="edge_sdk_model")
+
+
+def keras_outputs(model: Any) -> int:
+    """How many output tensors a Keras model has."""
+    return len(model.outputs)
