@@ -33,6 +33,11 @@ _EXPORTS = {
     "as_rgb": "edge_sdk.image",
     "open_source": "devices.sources",
     "EdgeSdkError": "edge_sdk.errors",
+    "FaceRecognizer": "edge_sdk.faces.recognizer",
+    "RecognizerOptions": "edge_sdk.faces.recognizer",
+    "FaceDetectorOptions": "edge_sdk.faces.options",
+    "FaceEmbedder": "edge_sdk.faces.embedder",
+    "Gallery": "edge_sdk.faces.gallery",
 }
 
 if TYPE_CHECKING:

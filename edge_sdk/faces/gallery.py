@@ -108,7 +108,7 @@ class GalleryMatrix:
     embedder: EmbedderIdentity | None
 
 
-def _check_name(name: object) -> str:
+def check_name(name: object) -> str:
     if not isinstance(name, str):
         raise OptionsError(f"identity name must be a string, got {type(name).__name__}")
     clean = name.strip()
@@ -304,7 +304,7 @@ class Gallery:
             EmbedderMismatchError: the gallery holds another embedder's vectors.
             GalleryWriteError: the write failed (disk full, I/O); nothing was changed.
         """
-        name = _check_name(name)
+        name = check_name(name)
         vecs = np.asarray(embeddings, np.float32)
         if vecs.ndim == 1:
             vecs = vecs[None, :]
@@ -341,7 +341,7 @@ class Gallery:
             GalleryError: ``new`` is already enrolled.
             GalleryWriteError: the write failed; nothing was changed.
         """
-        old, new = _check_name(old), _check_name(new)
+        old, new = check_name(old), check_name(new)
         with self._transaction(f"rename {old!r}") as conn:
             if conn.execute("SELECT 1 FROM identities WHERE name = ?", (new,)).fetchone():
                 raise GalleryError(f"cannot rename {old!r} to {new!r}: {new!r} is already enrolled")
@@ -355,7 +355,7 @@ class Gallery:
             UnknownIdentityError: ``name`` is not enrolled.
             GalleryWriteError: the write failed; nothing was changed.
         """
-        name = _check_name(name)
+        name = check_name(name)
         with self._transaction(f"remove {name!r}") as conn:
             row = conn.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()
             if row is None:

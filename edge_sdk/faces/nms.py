@@ -40,7 +40,9 @@ def weighted_nms(
     """
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     scores = np.asarray(scores, np.float32).reshape(-1)
-    keypoints = np.asarray(keypoints, np.float32).reshape(boxes.shape[0], -1, 2)
+    keypoints = np.asarray(keypoints, np.float32)
+    if keypoints.ndim != 3:
+        keypoints = keypoints.reshape(boxes.shape[0], -1, 2)
     order = np.argsort(-scores, kind="stable")
     out_b: list[np.ndarray] = []
     out_s: list[float] = []

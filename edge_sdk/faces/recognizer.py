@@ -108,7 +108,7 @@ class FaceRecognizer:
         self.gallery = gallery if isinstance(gallery, Gallery) or gallery is None else Gallery(gallery)
         self.last_timing = FaceTiming()
 
-    def _need_embedder(self) -> FaceEmbedder:
+    def require_embedder(self) -> FaceEmbedder:
         if self.embedder is None:
             raise ModelNotFoundError(NO_EMBEDDER_HELP)
         return self.embedder
@@ -130,7 +130,7 @@ class FaceRecognizer:
         Raises:
             ModelNotFoundError: no embedder was given.
         """
-        emb = self._need_embedder()
+        emb = self.require_embedder()
         rgb = as_rgb(image)
         out = []
         timing = self.last_timing
@@ -153,7 +153,7 @@ class FaceRecognizer:
         """
         if self.gallery is None or not faces:
             return faces
-        emb = self._need_embedder()
+        emb = self.require_embedder()
         t0 = time.perf_counter()
         vecs = np.stack([f.embedding for f in faces if f.embedding is not None])
         if vecs.shape[0] != len(faces):
@@ -177,7 +177,7 @@ class FaceRecognizer:
             EmbedderMismatchError: the gallery was built with another embedder.
         """
         rgb = as_rgb(image)
-        self._need_embedder()
+        self.require_embedder()
         faces = self.detect(rgb)
         return self.identify(self.embed(rgb, faces))
 
@@ -199,7 +199,7 @@ class FaceRecognizer:
         """
         if self.gallery is None:
             raise OptionsError("enrolment needs a gallery: pass gallery= (a file path) to FaceRecognizer")
-        self._need_embedder()
+        self.require_embedder()
         rgb = as_rgb(image)
         faces = self.detect(rgb)
         label = source or "the image"

@@ -1,0 +1,337 @@
+"""Gallery: SQLite store of identities and embeddings (no models: random unit vectors)."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from edge_sdk.errors import (
+    EmbedderMismatchError,
+    GalleryCorruptError,
+    GalleryError,
+    GalleryWriteError,
+    OptionsError,
+    UnknownIdentityError,
+)
+from edge_sdk.faces.embedder import EmbedderIdentity
+from edge_sdk.faces.gallery import APPLICATION_ID, SCHEMA_VERSION, Gallery
+
+EMB = EmbedderIdentity("a" * 64, 16)
+OTHER = EmbedderIdentity("b" * 64, 16)
+
+
+def unit(rng: np.random.Generator, n: int, d: int = 16) -> np.ndarray:
+    v = rng.normal(size=(n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def digest(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_created_private_with_schema_version(tmp_path: Path) -> None:
+    p = tmp_path / "g.db"
+    with Gallery(p) as g:
+        g.enrol("ada", unit(np.random.default_rng(0), 1)[0], EMB)
+        for f in tmp_path.iterdir():  # the db and its -wal/-shm companions
+            assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    conn = sqlite3.connect(p)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    assert sorted(f.name for f in tmp_path.iterdir() if not f.name.startswith("g.db")) == []
+
+
+def test_missing_file_without_create(tmp_path: Path) -> None:
+    with pytest.raises(GalleryError, match="does not exist"):
+        Gallery(tmp_path / "nope.db", create=False)
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_enrol_list_rename_remove(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    g = Gallery(tmp_path / "g.db")
+    assert g.enrol("ada", unit(rng, 2), EMB) == 2
+    assert g.enrol(" ada ", unit(rng, 1), EMB) == 3  # names are stripped
+    assert g.enrol("bob", unit(rng, 1)[0], EMB) == 1
+    assert [(i.name, i.embeddings) for i in g.identities()] == [("ada", 3), ("bob", 1)]
+    assert "ada" in g and "carol" not in g and len(g) == 2
+    g.rename("bob", "carol")
+    assert [i.name for i in g] == ["ada", "carol"]
+    with pytest.raises(GalleryError, match="already enrolled"):
+        g.rename("carol", "ada")
+    with pytest.raises(UnknownIdentityError, match="'zed'"):
+        g.rename("zed", "x")
+    assert g.remove("ada") == 3
+    with pytest.raises(UnknownIdentityError):
+        g.remove("ada")
+    assert [i.name for i in g] == ["carol"]
+    g.close()
+    assert [i.name for i in Gallery(tmp_path / "g.db", create=False)] == ["carol"]
+
+
+@pytest.mark.parametrize(
+    ("name", "emb", "match"),
+    [
+        ("", np.ones(16), "name"),
+        ("a\nb", np.ones(16), "name"),
+        ("x" * 201, np.ones(16), "name"),
+        (3, np.ones(16), "string"),
+        ("ok", np.ones(8), r"D = 16"),
+        ("ok", np.zeros(16), "non-zero"),
+        ("ok", np.full(16, np.nan), "finite"),
+        ("ok", np.ones((0, 16)), r"D = 16"),
+    ],
+)
+def test_bad_enrolment_is_rejected(tmp_path: Path, name: Any, emb: np.ndarray, match: str) -> None:
+    g = Gallery(tmp_path / "g.db")
+    with pytest.raises(OptionsError, match=match):
+        g.enrol(name, emb, EMB)
+    assert len(g) == 0
+
+
+def test_match_is_best_cosine_per_identity(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    g = Gallery(tmp_path / "g.db")
+    groups = {f"p{i:02d}": unit(rng, int(rng.integers(1, 5))) for i in range(30)}
+    for name, vecs in groups.items():
+        g.enrol(name, vecs, EMB)
+    q = unit(rng, 7)
+    best = g.best_per_identity(q, EMB)
+    names = g.matrix().names
+    expected = np.array([[float((groups[n] @ qi).max()) for n in names] for qi in q])
+    assert np.allclose(best, expected, atol=1e-6)
+    # a query near one stored vector takes that identity; a threshold above every score, none
+    probe = groups["p07"][-1] + 0.05 * unit(rng, 1)[0]
+    m = g.match(probe, EMB, 0.9)[0]
+    assert m.identity == "p07" and m.nearest == "p07" and m.similarity is not None and m.similarity > 0.9
+    m = g.match(q[0], EMB, 0.999)[0]
+    assert m.identity is None and m.nearest is not None and m.similarity == pytest.approx(best[0].max())
+    # un-normalised queries give the same cosines
+    assert np.allclose(g.best_per_identity(q * 3.0, EMB), best, atol=1e-6)
+
+
+def test_empty_gallery_matches_nobody(tmp_path: Path) -> None:
+    g = Gallery(tmp_path / "g.db")
+    m = g.match(np.ones(16), EMB, 0.5)
+    assert m[0].identity is None and m[0].similarity is None
+
+
+def test_cache_follows_changes_from_another_process(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    a = Gallery(tmp_path / "g.db")
+    a.enrol("ada", unit(rng, 1), EMB)
+    assert a.matrix().names == ("ada",)
+    assert a.matrix() is a.matrix()  # cached while nothing changes
+    b = Gallery(tmp_path / "g.db")
+    vec = unit(rng, 1)
+    b.enrol("bob", vec, EMB)
+    assert a.matrix().names == ("ada", "bob")
+    assert a.match(vec, EMB, 0.99)[0].identity == "bob"
+    b.remove("ada")
+    assert a.matrix().names == ("bob",)
+
+
+def test_other_embedder_is_a_clear_error(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    g = Gallery(tmp_path / "g.db")
+    g.enrol("ada", unit(rng, 1), EMB)
+    with pytest.raises(EmbedderMismatchError, match="another embedder"):
+        g.enrol("bob", unit(rng, 1), OTHER)
+    with pytest.raises(EmbedderMismatchError, match="another embedder"):
+        g.match(unit(rng, 1), OTHER, 0.5)
+    with pytest.raises(EmbedderMismatchError):
+        g.match(unit(rng, 1, 32), EmbedderIdentity(EMB.sha256, 32), 0.5)
+    assert [i.name for i in g] == ["ada"]
+
+
+# -- files that are not (or no longer) galleries ----------------------------------------------
+
+
+def _other_sqlite(p: Path) -> None:
+    c = sqlite3.connect(p)
+    c.execute("CREATE TABLE t(x)")
+    c.commit()
+    c.close()
+
+
+def _newer_schema(p: Path) -> None:
+    Gallery(p).close()
+    c = sqlite3.connect(p)
+    c.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    c.commit()
+    c.close()
+
+
+def _big_gallery(p: Path) -> None:
+    g = Gallery(p)
+    g.enrol("ada", unit(np.random.default_rng(5), 400, 16), EMB)
+    g.close()
+
+
+def _truncated(p: Path) -> None:
+    _big_gallery(p)
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+
+
+def _damaged(p: Path) -> None:
+    _big_gallery(p)
+    data = bytearray(p.read_bytes())
+    data[4096 + 8 : 4096 + 400] = os.urandom(392)  # the second page's cells
+    p.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda p: p.write_bytes(b""), "empty file"),
+        (lambda p: p.write_bytes(os.urandom(5000)), "not an SQLite database"),
+        (lambda p: p.write_text("name,vector\nada,0.1 0.2\n"), "not an SQLite database"),
+        (lambda p: p.write_bytes(b"SQLite format 3\x00" + b"\x00" * 20), "not an SQLite database"),
+        (_other_sqlite, "not an edge_sdk gallery"),
+        (_newer_schema, "newer"),
+        (_truncated, "truncated|damaged"),
+        (_damaged, "damaged|truncated"),
+    ],
+    ids=["empty", "garbage", "text", "short-header", "other-app", "newer-schema", "truncated", "damaged"],
+)
+def test_unusable_file_raises_and_is_left_untouched(tmp_path: Path, make: Any, match: str) -> None:
+    p = tmp_path / "g.db"
+    make(p)
+    before = digest(p)
+    for _ in range(2):  # and a second attempt does not find a silently recreated gallery
+        with pytest.raises(GalleryCorruptError, match=match):
+            Gallery(p)
+    assert digest(p) == before
+
+
+# -- writes that fail -----------------------------------------------------------------------
+
+
+def test_disk_full_from_sqlite_rolls_back(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    p = tmp_path / "g.db"
+    g = Gallery(p)
+    g.enrol("ada", unit(rng, 3), EMB)
+    pages = g._conn.execute("PRAGMA page_count").fetchone()[0]
+    g._conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite answers SQLITE_FULL past this
+    big = EmbedderIdentity(EMB.sha256, 16)
+    with pytest.raises(GalleryWriteError, match="disk full"):
+        g.enrol("bob", unit(rng, 500), big)
+    assert [(i.name, i.embeddings) for i in g.identities()] == [("ada", 3)]
+    g.close()
+    g2 = Gallery(p)
+    assert [(i.name, i.embeddings) for i in g2.identities()] == [("ada", 3)]
+    assert g2._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+class _FailingConnection:
+    """Wraps the real connection; ``executemany`` fails as a full disk does (ENOSPC)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def executemany(self, *a: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def test_injected_oserror_rolls_back(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    g = Gallery(tmp_path / "g.db")
+    g.enrol("ada", unit(rng, 1), EMB)
+    real = g._conn
+    g._conn = _FailingConnection(real)  # type: ignore[assignment]
+    with pytest.raises(GalleryWriteError, match="disk full"):
+        g.enrol("bob", unit(rng, 1), EMB)
+    g._conn = real
+    assert [i.name for i in g.identities()] == ["ada"]  # bob's identity row was rolled back too
+    g.enrol("bob", unit(rng, 1), EMB)  # and the gallery is usable afterwards
+    assert [i.name for i in g.identities()] == ["ada", "bob"]
+
+
+_FSIZE_CHILD = textwrap.dedent(
+    """
+    import resource, signal, sys
+    import numpy as np
+    from edge_sdk.errors import GalleryWriteError
+    from edge_sdk.faces.embedder import EmbedderIdentity
+    from edge_sdk.faces.gallery import Gallery
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG from write() instead of a signal
+    g = Gallery(sys.argv[1])
+    e = EmbedderIdentity("a" * 64, 128)
+    rng = np.random.default_rng(0)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+    for i in range(10_000):
+        try:
+            g.enrol(f"p{i}", rng.normal(size=(20, 128)), e)
+        except GalleryWriteError as exc:
+            print("FAILED", i, exc, flush=True)
+            break
+        print("OK", i, flush=True)
+    """
+)
+
+
+def test_file_size_limit_mid_enrolment_loses_nothing(tmp_path: Path) -> None:
+    """The OS refuses to grow the files (RLIMIT_FSIZE, EFBIG): a real failed write()."""
+    p = tmp_path / "g.db"
+    out = subprocess.run(
+        [sys.executable, "-c", _FSIZE_CHILD, str(p)], capture_output=True, text=True, timeout=120
+    )
+    lines = out.stdout.splitlines()
+    assert lines and lines[-1].startswith("FAILED"), (out.stdout[-500:], out.stderr[-2000:])
+    ok = [line.split()[1] for line in lines if line.startswith("OK")]
+    assert len(ok) >= 1
+    with Gallery(p) as g:
+        assert sorted(i.name for i in g.identities()) == sorted(f"p{i}" for i in ok)
+        assert g._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path) -> Any:
+    """A 256 KiB tmpfs (needs root and mount rights; skipped otherwise)."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tiny tmpfs needs root")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_tiny_filesystem_fills_up_without_losing_identities(tiny_fs: Path) -> None:
+    rng = np.random.default_rng(8)
+    p = tiny_fs / "g.db"
+    g = Gallery(p)
+    e = EmbedderIdentity("a" * 64, 128)
+    enrolled = []
+    with pytest.raises(GalleryWriteError, match=r"disk full|disk I/O|cannot enrol"):
+        for i in range(10_000):
+            g.enrol(f"p{i}", unit(rng, 10, 128), e)
+            enrolled.append(f"p{i}")
+    assert len(enrolled) > 5
+    assert sorted(i.name for i in g.identities()) == sorted(enrolled)
+    g.close()
+    with Gallery(p) as g2:
+        assert sorted(i.name for i in g2.identities()) == sorted(enrolled)
+        assert g2._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
