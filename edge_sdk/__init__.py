@@ -23,6 +23,8 @@ _EXPORTS = {
     "Category": "edge_sdk.results",
     "Classification": "edge_sdk.results",
     "Detections": "edge_sdk.results",
+    "Detector": "edge_sdk.detect",
+    "DetectorOptions": "edge_sdk.detect",
     "Face": "edge_sdk.results",
     "Frame": "edge_sdk.frame",
     "LabelMap": "edge_sdk.labels",
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from devices.sources import open_source
 
     from .classify import Classifier, ClassifierOptions
+    from .detect import Detector, DetectorOptions
     from .errors import EdgeSdkError
     from .frame import Frame
     from .image import as_rgb, load_image
