@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,9 +183,15 @@ def check_op(op: OpInfo) -> str:
 
 def precheck(model: bytes) -> Precheck:
     """Predict the Edge TPU placement of every op of ``model`` (subgraph 0, execution order)."""
+    return predict(read_ops(model))
+
+
+def predict(ops: Iterable[OpInfo]) -> Precheck:
+    """Predict the placement of ``ops`` (execution order): mapped until the first op that
+    cannot be, which and every later op of subgraph 0 run on the CPU."""
     preds: list[OpPrediction] = []
     cut: OpPrediction | None = None
-    for op in read_ops(model):
+    for op in ops:
         if op.subgraph != 0:
             continue
         if cut is not None:

@@ -68,6 +68,29 @@ def normalize_opcodes(obj: Any) -> None:
         oc.deprecatedBuiltinCode = min(code, 127)
 
 
+def _load(model: bytes) -> Any:
+    """The model as a mutable object tree, with buffers stored past the flatbuffer (the
+    ``offset``/``size`` layout ai-edge-quantizer writes) moved inline, so that re-serializing
+    keeps their data."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
+    for buf in obj.buffers or []:
+        if (buf.offset or 0) > 1 and (buf.size or 0) > 0:
+            import numpy as np
+
+            buf.data = np.frombuffer(model, np.uint8, count=int(buf.size), offset=int(buf.offset)).copy()
+            buf.offset = 0
+            buf.size = 0
+    return obj
+
+
+def _dump(obj: Any) -> bytes:
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
+
+
 def _opcode_index(obj: Any, code: int) -> int:
     schema = _schema()
     for i, oc in enumerate(obj.operatorCodes):
@@ -141,9 +164,7 @@ def set_interface(
         ConversionError: an input or output is float already (an op before it stayed float)
             and an integer type was asked for, or a tensor is per-channel quantized.
     """
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
+    obj = _load(model)
     normalize_opcodes(obj)
     sg = obj.subgraphs[0]
     remap: dict[int, int] = {}
@@ -200,7 +221,7 @@ def set_interface(
     for sd in obj.signatureDefs or []:
         for tm in [*(sd.inputs or []), *(sd.outputs or [])]:
             tm.tensorIndex = remap.get(tm.tensorIndex, tm.tensorIndex)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
+    return _dump(obj)
 
 
 def add_signature(model: bytes) -> bytes:
@@ -209,10 +230,8 @@ def add_signature(model: bytes) -> bytes:
     ai-edge-quantizer calibrates through signature runners; old models such as MobileFaceNet
     have none. Also normalizes the opcode table (see :func:`normalize_opcodes`).
     """
-    from tensorflow.lite.tools import flatbuffer_utils
-
     schema = _schema()
-    obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
+    obj = _load(model)
     normalize_opcodes(obj)
     if not obj.signatureDefs:
         sg = obj.subgraphs[0]
@@ -229,4 +248,4 @@ def add_signature(model: bytes) -> bytes:
         sd.inputs = [tmap(i) for i in sg.inputs]
         sd.outputs = [tmap(i) for i in sg.outputs]
         obj.signatureDefs = [sd]
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
+    return _dump(obj)

@@ -11,6 +11,7 @@ gives it the requested types.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,8 @@ def quantize_tflite(model: bytes, calibration: np.ndarray) -> bytes:
         raise ConversionError(f"calibration data must be a non-empty batch, got shape {calibration.shape}")
     prepared = add_signature(model)
     try:
-        with quiet_stdout():
+        with quiet_stdout(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
             q = quantizer.Quantizer(bytearray(prepared), recipe.static_wi8_ai8())
             from ai_edge_litert.interpreter import Interpreter
 

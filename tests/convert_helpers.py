@@ -1,6 +1,7 @@
 """Shared helpers of the converter tests: a small CNN trained on scikit-learn's digits.
 
-The digits (8x8, 0..16) are upscaled to 32x32 grayscale PNGs written to per-class folders.
+The digits (8x8, 0..16) are upscaled to 32x32 grayscale PNGs written to per-class folders;
+the model takes them as RGB (32, 32, 3), the layout MediaPipe Tasks' ImageClassifier accepts.
 The model is built once per pytest session (``functools.cache`` keyed on pytest's base temp
 folder) and shared by every converter test module.
 """
@@ -64,7 +65,7 @@ def build_digits(root: Path) -> Digits:
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
-            keras.Input((SIZE, SIZE, 1)),
+            keras.Input((SIZE, SIZE, 3)),
             keras.layers.Conv2D(16, 3, activation="relu"),
             keras.layers.MaxPooling2D(),
             keras.layers.Conv2D(32, 3, activation="relu"),
@@ -74,7 +75,7 @@ def build_digits(root: Path) -> Digits:
         ]
     )
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    x = images[..., None].astype(np.float32) / 255.0
+    x = np.repeat(images[..., None], 3, axis=3).astype(np.float32) / 255.0
     model.fit(x[train], y[train], epochs=8, batch_size=32, verbose=0)
     pred = model.predict(x[val], verbose=0).argmax(axis=1)
     path = root / "digits.keras"
