@@ -196,13 +196,17 @@ def _load_source(opts: ConvertOptions, workdir: Path) -> _Source:
     path: Path = Path(opts.model)
     load_fmt = fmt
     if fmt is ModelFormat.ONNX:
-        path = onnx_to_saved_model(path, workdir)
+        path = onnx_to_saved_model(path, workdir, opts.size)
         load_fmt = ModelFormat.SAVED_MODEL
     keras_model = load_keras(path, load_fmt)
     spec = _spec_from(opts, image_input_shape(keras_model), None)
     wrapped = fold_normalization(keras_model, spec)
-    with quiet_stdout():
-        float_bytes = float_tflite_from_keras(wrapped)
+    try:
+        with quiet_stdout():
+            float_bytes = float_tflite_from_keras(wrapped)
+    except ConversionError as exc:
+        _reraise_unsupported(exc, opts.model)
+        raise
     return _Source(fmt, float_bytes, spec, folded=True, keras=wrapped)
 
 
@@ -239,14 +243,19 @@ def _quantize(src: _Source, calib: ImageSet, opts: ConvertOptions) -> bytes:
 
         return quantize_tflite(src.float_bytes, src.spec.normalize(calib.images))
     except ConversionError as exc:
-        ops = _unsupported_from(exc)
-        if ops:
-            raise UnsupportedOpsError(
-                f"{opts.model}: op(s) {', '.join(ops)} cannot be converted to int8 TFLite builtins "
-                "(replace them in the model, or pass --allow-float-ops to keep quantizable ones in float)",
-                ops,
-            ) from exc
+        _reraise_unsupported(exc, opts.model)
         raise
+
+
+def _reraise_unsupported(exc: ConversionError, model: Path) -> None:
+    """Turn a converter error that names ops into :class:`UnsupportedOpsError`."""
+    ops = _unsupported_from(exc)
+    if ops:
+        raise UnsupportedOpsError(
+            f"{model}: op(s) {', '.join(ops)} cannot be converted to int8 TFLite builtins "
+            "(replace them in the model, or pass --allow-float-ops to keep quantizable ones in float)",
+            ops,
+        ) from exc
 
 
 def _labels(opts: ConvertOptions, src: _Source) -> tuple[str, ...] | None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edge_sdk.errors import missing_dependency
+from edge_sdk.errors import OptionsError, missing_dependency
 
 from .calibration import ImageSpec
 from .errors import ConversionError
@@ -85,8 +85,31 @@ def _saved_model_as_keras(path: Path) -> Any:
     return keras.Model(inp, out)
 
 
-def onnx_to_saved_model(path: str | Path, workdir: Path) -> Path:
+def onnx_input_shape(path: str | Path) -> tuple[str, list[int | None]]:
+    """Name and NCHW shape (None for dynamic sizes) of an ONNX model's single input.
+
+    Raises:
+        ConversionError: not one input.
+    """
+    try:
+        import onnx
+    except ImportError as exc:
+        raise missing_dependency("onnx", "convert", "Converting ONNX models") from exc
+    graph = onnx.load(str(path), load_external_data=False).graph
+    init = {i.name for i in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in init]
+    if len(inputs) != 1:
+        raise ConversionError(f"expected an ONNX model with one image input, found {len(inputs)}")
+    dims = inputs[0].type.tensor_type.shape.dim
+    return inputs[0].name, [
+        int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims
+    ]
+
+
+def onnx_to_saved_model(path: str | Path, workdir: Path, size: tuple[int, int] | None = None) -> Path:
     """Convert an ONNX model to a SavedModel with onnx2tf (NCHW -> NHWC); returns the directory.
+
+    ``size`` ``(width, height)`` fixes a dynamic input size (the batch is always 1).
 
     Raises:
         MissingDependencyError: onnx2tf (or its dependencies) is not installed.
@@ -100,14 +123,23 @@ def onnx_to_saved_model(path: str | Path, workdir: Path) -> Path:
             getattr(exc, "name", None) or "onnx2tf", "convert", "Converting ONNX models"
         ) from exc
     out = workdir / "onnx2tf"
+    name, shape = onnx_input_shape(path)
+    kwargs: dict[str, Any] = {}
+    if len(shape) == 4 and (None in shape[2:] or size is not None):
+        if size is None:
+            raise OptionsError(
+                f"the ONNX input {name} has a dynamic size {shape}; give it with --size WIDTHxHEIGHT"
+            )
+        kwargs["overwrite_input_shape"] = [f"{name}:1,{shape[1] or 3},{size[1]},{size[0]}"]
+    else:
+        kwargs["batch_size"] = 1
     try:
         with quiet_stdout():
             onnx2tf.convert(
                 input_onnx_file_path=str(path),
                 output_folder_path=str(out),
-                batch_size=1,
                 non_verbose=True,
-                copy_onnx_input_output_names_to_tflite=True,
+                **kwargs,
             )
     except BaseException as exc:  # onnx2tf calls sys.exit(1) on failures
         if isinstance(exc, KeyboardInterrupt):
