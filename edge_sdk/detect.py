@@ -26,7 +26,7 @@ from .labels import LabelMap
 from .metadata import Normalization
 from .model import Model
 from .nms import nms
-from .preprocess import Interpolation, ResizeMode
+from .preprocess import Interpolation, ResizeMode, Transform
 from .results import Detections
 from .runner import ImageRunner, Timing, resolve_labels
 
@@ -136,6 +136,37 @@ def _resolve_class_refs(
                 raise OptionsError(f"{what} has class id {r}; expected {hi}")
             ids.append(int(r))
     return np.array(sorted(set(ids)), np.int32)
+
+
+def finish(
+    cand: Candidates,
+    transform: Transform,
+    *,
+    iou: float | None,
+    class_agnostic: bool,
+    max_detections: int,
+    labels: LabelMap | None,
+) -> Detections:
+    """The last steps of every detector: NMS (when ``iou`` is not None), ``max_detections``,
+    boxes mapped from input pixels to source pixels and clipped, labels attached.
+
+    Returns:
+        :class:`Detections` sorted by descending score (ties by candidate order).
+    """
+    if iou is not None and len(cand):
+        keep = nms(
+            cand.xyxy,
+            cand.scores,
+            iou,
+            class_ids=None if class_agnostic else cand.class_ids,
+            max_detections=max_detections,
+        )
+    else:
+        keep = np.lexsort((np.arange(len(cand)), -cand.scores))[:max_detections]
+    cand = cand.select(keep)
+    xyxy = transform.boxes_to_source(cand.xyxy, clip=True)
+    names = tuple(labels.get(int(c)) if labels else None for c in cand.class_ids)
+    return Detections(xyxy, cand.scores, cand.class_ids, names)
 
 
 class Detector:
@@ -251,23 +282,15 @@ class Detector:
         timing = Timing()
         transform = self.runner.run(image, timing)
         t0 = time.perf_counter()
-        opts = self.options
-        cand = self._filter(self.decoder.decode(self.model, float(opts.threshold)))
-        if self.iou is not None and len(cand):
-            keep = nms(
-                cand.xyxy,
-                cand.scores,
-                self.iou,
-                class_ids=None if opts.class_agnostic else cand.class_ids,
-                max_detections=opts.max_detections,
-            )
-        else:
-            keep = np.lexsort((np.arange(len(cand)), -cand.scores))[: opts.max_detections]
-        cand = cand.select(keep)
-        xyxy = transform.boxes_to_source(cand.xyxy, clip=True)
-        labels = self.labels
-        names = tuple(labels.get(int(c)) if labels else None for c in cand.class_ids)
-        result = Detections(xyxy, cand.scores, cand.class_ids, names)
+        cand = self._filter(self.decoder.decode(self.model, float(self.options.threshold)))
+        result = finish(
+            cand,
+            transform,
+            iou=self.iou,
+            class_agnostic=self.options.class_agnostic,
+            max_detections=self.options.max_detections,
+            labels=self.labels,
+        )
         timing.postprocess_ms = (time.perf_counter() - t0) * 1e3
         self.last_timing = timing
         return result

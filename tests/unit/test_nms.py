@@ -162,3 +162,29 @@ def test_box_iou_matches_reference() -> None:
 def test_bad_input(boxes, scores, kwargs, message) -> None:
     with pytest.raises(OptionsError, match=message):
         nms(boxes, scores, **kwargs)
+
+
+@pytest.mark.parametrize("classwise", [False, True])
+def test_matches_opencv_on_many_boxes(classwise: bool) -> None:
+    """A second independent implementation, for sizes the Python reference is too slow for."""
+    import cv2
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    xy = rng.uniform(0, 600, (n, 2))
+    wh = rng.uniform(10, 120, (n, 2))
+    boxes = np.concatenate([xy, xy + wh], axis=1)
+    scores = rng.uniform(0, 1, n).astype(np.float32)
+    classes = rng.integers(0, 20, n).astype(np.int32)
+    xywh = np.concatenate([xy, wh], axis=1)
+    if classwise:
+        want = cv2.dnn.NMSBoxesBatched(xywh, scores, classes, 0.0, 0.5)
+    else:
+        want = cv2.dnn.NMSBoxes(xywh, scores, 0.0, 0.5)
+    want = sorted(np.asarray(want).reshape(-1).tolist(), key=lambda i: (-scores[i], i))
+    got = nms(boxes, scores, 0.5, class_ids=classes if classwise else None)
+    assert got.tolist() == want
+    assert (
+        nms(boxes, scores, 0.5, class_ids=classes if classwise else None, max_detections=40).tolist()
+        == want[:40]
+    )
