@@ -40,6 +40,8 @@ _EXPORTS = {
     "FaceDetectorOptions": "edge_sdk.faces.options",
     "FaceEmbedder": "edge_sdk.faces.embedder",
     "Gallery": "edge_sdk.faces.gallery",
+    "Pipeline": "edge_sdk.pipeline",
+    "PipelineOptions": "edge_sdk.pipeline",
 }
 
 if TYPE_CHECKING:

@@ -107,3 +107,11 @@ class UnknownIdentityError(GalleryError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class SinkError(EdgeSdkError):
+    """A result sink (JSON lines, MQTT, video, preview) could not be opened or written."""
+
+
+class PipelineError(EdgeSdkError):
+    """The live pipeline failed: a stage raised an unexpected error or did not stop in time."""

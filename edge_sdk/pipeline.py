@@ -1,0 +1,472 @@
+"""``Pipeline``: a source, a task and sinks on three threads joined by bounded queues.
+
+::
+
+    capture thread ──frames queue──► inference thread ──results queue──► sink thread
+    (source.frames)  (queue_size)    (preprocess+invoke   (result_      (records, drawing,
+                                      +decode: the task)   queue_size)   every sink in order)
+
+The interpreter releases the GIL while it invokes, so capture and sinks (JPEG/MP4 encoding,
+MQTT) run while the model computes.
+
+Back-pressure:
+
+* **files** (``Source.live`` false): nothing is ever dropped. When the model is slower than
+  decoding, capture waits for room in the queue; every frame is processed, in order.
+* **live sources** (cameras, streams): when the frames queue is full, the **oldest** queued
+  frame is dropped to make room for the new one (``stats.dropped`` counts them), so results
+  stay current. The queues keep frame order; dropped frames leave gaps in ``Frame.index``.
+
+Frames are never copied by the pipeline: sources hand out arrays they own (each backend's
+BGR→RGB conversion is the one copy), and the same array is read by the task and the sinks.
+For a custom source that lends its buffers, set ``PipelineOptions(copy_frames=True)``
+(one copy per frame, on the capture thread).
+
+Stopping: at the end of the source; after ``max_frames`` frames or ``duration_s`` seconds;
+on :meth:`Pipeline.stop` (frames still queued are discarded, results already computed are
+written); or on an error in any stage, which stops the others and is raised by
+:meth:`Pipeline.wait`/:meth:`Pipeline.run`: a task's typed error as is, a sink's as
+:class:`~edge_sdk.errors.SinkError`. Threads are joined with timeouts: a stage that does not
+stop within ``stop_timeout_s`` of a stop request raises :class:`~edge_sdk.errors.PipelineError`
+instead of hanging.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .errors import EdgeSdkError, OptionsError, PipelineError, SinkError
+from .frame import Frame
+from .pipeline_tasks import TaskAdapter, TaskResult, adapt
+from .sinks import Sink, SinkContext, open_sink
+
+if TYPE_CHECKING:
+    from devices.sources import Source
+
+log = logging.getLogger(__name__)
+
+_END = object()  # end-of-stream marker passed down the queues
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """Options of a :class:`Pipeline`, checked when built.
+
+    Attributes:
+        queue_size: frames waiting between capture and inference (>= 1). Small keeps latency
+            low on live sources; 2 lets capture decode the next frame during an invoke.
+        result_queue_size: results waiting for the sinks (>= 1).
+        max_frames: read at most this many frames from the source (None: no limit). For live
+            sources this counts frames read, including those dropped later.
+        duration_s: stop after this many seconds (> 0; None: no limit).
+        drop_oldest: drop the oldest queued frame when inference falls behind; None (default)
+            decides from the source: True for live sources, False for files.
+        copy_frames: copy each frame's image once on the capture thread, for sources that
+            lend buffers they reuse (the built-in sources do not).
+        stop_timeout_s: how long stopping may take before :class:`PipelineError` (> 0).
+    """
+
+    queue_size: int = 2
+    result_queue_size: int = 4
+    max_frames: int | None = None
+    duration_s: float | None = None
+    drop_oldest: bool | None = None
+    copy_frames: bool = False
+    stop_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("queue_size", "result_queue_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise OptionsError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.max_frames is not None and (
+            not isinstance(self.max_frames, int) or isinstance(self.max_frames, bool) or self.max_frames < 1
+        ):
+            raise OptionsError(f"max_frames must be an integer >= 1 or None, got {self.max_frames!r}")
+        if self.duration_s is not None and not (
+            isinstance(self.duration_s, (int, float)) and self.duration_s > 0
+        ):
+            raise OptionsError(f"duration_s must be a number of seconds > 0 or None, got {self.duration_s!r}")
+        if self.drop_oldest is not None and not isinstance(self.drop_oldest, bool):
+            raise OptionsError(f"drop_oldest must be true, false or None, got {self.drop_oldest!r}")
+        if not isinstance(self.copy_frames, bool):
+            raise OptionsError(f"copy_frames must be true or false, got {self.copy_frames!r}")
+        if not (isinstance(self.stop_timeout_s, (int, float)) and self.stop_timeout_s > 0):
+            raise OptionsError(f"stop_timeout_s must be > 0 seconds, got {self.stop_timeout_s!r}")
+
+
+@dataclass
+class PipelineStats:
+    """Counters of a run (each is written by one thread only).
+
+    ``captured``: frames read from the source. ``processed``: frames the task ran on.
+    ``written``: results every sink accepted. ``dropped``: frames the pipeline dropped
+    (oldest first, live sources only). ``discarded``: frames still queued when :meth:`stop`
+    was called. ``source_dropped``: frames a live source skipped itself before the pipeline
+    saw them. ``elapsed_s``: seconds from start to the end of the run (or now).
+    """
+
+    captured: int = 0
+    processed: int = 0
+    written: int = 0
+    dropped: int = 0
+    discarded: int = 0
+    source_dropped: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        """Processed frames per second."""
+        return self.processed / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "captured": self.captured,
+            "processed": self.processed,
+            "written": self.written,
+            "dropped": self.dropped,
+            "discarded": self.discarded,
+            "source_dropped": self.source_dropped,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "fps": round(self.fps, 2),
+        }
+
+
+class Pipeline:
+    """Run ``task`` on every frame of ``source`` and hand the results to ``sinks``.
+
+    Args:
+        source: a source URI (opened with :func:`devices.sources.open_source`) or an open
+            :class:`~devices.sources.Source`. The pipeline closes it when the run ends.
+        task: a :class:`~edge_sdk.classify.Classifier`, :class:`~edge_sdk.detect.Detector`,
+            :class:`~edge_sdk.faces.recognizer.FaceRecognizer`, or any
+            :class:`~edge_sdk.pipeline_tasks.TaskAdapter`.
+        sinks: sink URIs (see :mod:`edge_sdk.sinks`) or :class:`~edge_sdk.sinks.Sink` objects.
+        options: :class:`PipelineOptions`; option keywords are accepted as a shortcut.
+
+    Use :meth:`run` to block until the end, or :meth:`start` / :meth:`stop` / :meth:`wait`.
+    Iterating the pipeline is not supported; add a sink (any object with ``write(result)``
+    deriving from :class:`Sink`) to consume results in Python.
+
+    Raises (when built):
+        OptionsError: bad options, task or sink. SourceError: the source cannot be opened.
+        MissingDependencyError, SinkError: a sink cannot be built.
+    """
+
+    def __init__(
+        self,
+        source: str | Source,
+        task: Any,
+        sinks: Iterable[str | Sink] = (),
+        options: PipelineOptions | None = None,
+        **option_kwargs: Any,
+    ) -> None:
+        if options is not None and option_kwargs:
+            raise OptionsError("pass either options= or option keywords, not both")
+        self.options = opts = options or PipelineOptions(**option_kwargs)
+        self.task: TaskAdapter = adapt(task)
+        built: list[Sink] = []
+        for s in sinks:
+            if isinstance(s, str):
+                built.append(open_sink(s))
+            elif isinstance(s, Sink):
+                built.append(s)
+            else:
+                raise OptionsError(f"a sink must be a URI or a Sink, got {type(s).__name__}")
+        self.sinks = built
+        if isinstance(source, str):
+            from devices.sources import open_source
+
+            self.source: Source = open_source(source)
+        else:
+            from devices.sources import Source as SourceBase
+
+            if not isinstance(source, SourceBase):
+                raise OptionsError(f"source must be a URI or a Source, got {type(source).__name__}")
+            self.source = source
+        self.drop_oldest = bool(self.source.live) if opts.drop_oldest is None else opts.drop_oldest
+        self.stats = PipelineStats()
+        self._frames: queue.Queue[Any] = queue.Queue(maxsize=opts.queue_size)
+        self._results: queue.Queue[Any] = queue.Queue(maxsize=opts.result_queue_size)
+        self._stop = threading.Event()  # stop capturing, discard queued frames
+        self._abort = threading.Event()  # an error: every stage exits now
+        self._error: BaseException | None = None
+        self._error_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._t0: float | None = None
+        self._t_end: float | None = None
+        self._stop_requested_at: float | None = None
+        self._finished = False
+
+    # -- public API ------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def start(self) -> Pipeline:
+        """Open the sinks and start the three threads; returns at once.
+
+        Raises:
+            PipelineError: already started. SinkError, OSError: a sink cannot be opened (the
+            sinks opened so far and the source are closed).
+        """
+        if self._threads:
+            raise PipelineError("this pipeline was already started; build a new one to run again")
+        fps = getattr(self.source, "fps", None)
+        info = getattr(self.source, "info", None)
+        if not fps and isinstance(info, dict):
+            fps = info.get("fps")
+        context = SinkContext(
+            source=self.source.uri,
+            task=self.task.kind.value,
+            fps=float(fps) if fps else None,
+            live=bool(self.source.live),
+        )
+        opened: list[Sink] = []
+        try:
+            for sink in self.sinks:
+                sink.open(context)
+                opened.append(sink)
+        except BaseException:
+            for sink in opened:
+                _close_quietly(sink)
+            _close_quietly(self.source)
+            raise
+        self._t0 = time.monotonic()
+        self._threads = [
+            threading.Thread(target=self._capture_loop, name="edge-sdk-capture", daemon=True),
+            threading.Thread(target=self._infer_loop, name="edge-sdk-infer", daemon=True),
+            threading.Thread(target=self._sink_loop, name="edge-sdk-sinks", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the pipeline to stop: capture ends, queued frames are discarded, results already
+        computed are written and the sinks closed. Returns at once (use :meth:`wait`);
+        safe from any thread and from signal handlers."""
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
+        self._stop.set()
+        if self.source.live:
+            # unblocks a read that waits for the device; live sources allow close from any thread
+            threading.Thread(target=_close_quietly, args=(self.source,), daemon=True).start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the run to end; True when it has, False when ``timeout`` seconds passed.
+
+        Raises:
+            the first stage error: a task's typed error (e.g. ImageError) as is, a sink's as
+            SinkError; PipelineError: a stage did not stop within ``stop_timeout_s`` of a stop
+            request or an error.
+        """
+        if not self._threads:
+            raise PipelineError("the pipeline was not started: call start() or run()")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        opts = self.options
+        while True:
+            alive = [t for t in self._threads if t.is_alive()]
+            if not alive:
+                break
+            alive[0].join(0.05)  # short joins: the main thread keeps handling signals
+            now = time.monotonic()
+            if opts.duration_s is not None and self._t0 is not None and now - self._t0 >= opts.duration_s:
+                self.stop()
+            if self._abort.is_set() and self._stop_requested_at is None:
+                self._stop_requested_at = now
+            if self._stop_requested_at is not None and now - self._stop_requested_at > opts.stop_timeout_s:
+                self._abort.set()
+                names = ", ".join(t.name for t in self._threads if t.is_alive())
+                self._finish()
+                err = self._error
+                if err is not None:
+                    raise PipelineError(
+                        f"stage(s) {names} did not stop within {opts.stop_timeout_s:g} s after: {err}"
+                    ) from err
+                raise PipelineError(
+                    f"stage(s) {names} did not stop within {opts.stop_timeout_s:g} s of the stop request"
+                )
+            if deadline is not None and now >= deadline:
+                return False
+        self._finish()
+        if self._error is not None:
+            raise self._error
+        return True
+
+    def run(self) -> PipelineStats:
+        """Start, wait for the end, and return the stats (raises like :meth:`wait`)."""
+        self.start()
+        try:
+            self.wait()
+        except BaseException:
+            self.stop()
+            raise
+        return self.stats
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._threads and self.running:
+            self.stop()
+            try:
+                self.wait()
+            except EdgeSdkError:
+                if exc is None:
+                    raise
+
+    # -- stages ----------------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._t_end = time.monotonic()
+        if self._t0 is not None:
+            self.stats.elapsed_s = (self._t_end or time.monotonic()) - self._t0
+        self.stats.source_dropped = int(getattr(self.source, "dropped", 0) or 0)
+
+    def _fail(self, stage: str, exc: BaseException) -> None:
+        with self._error_lock:
+            if self._error is None:
+                self._error = exc
+                log.debug("pipeline %s stage failed: %r", stage, exc)
+        self._abort.set()
+        self._stop.set()
+        if self.source.live:
+            threading.Thread(target=_close_quietly, args=(self.source,), daemon=True).start()
+
+    def _put(self, q: queue.Queue[Any], item: Any) -> bool:
+        """Blocking put that gives up on abort (False)."""
+        while not self._abort.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _get(self, q: queue.Queue[Any]) -> Any:
+        """Blocking get that gives up on abort (``_END``)."""
+        while not self._abort.is_set():
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return _END
+
+    def _put_drop_oldest(self, frame: Frame) -> None:
+        # Only this thread puts and only the inference thread gets: the loop ends at once.
+        while True:
+            try:
+                self._frames.put_nowait(frame)
+                return
+            except queue.Full:
+                try:
+                    self._frames.get_nowait()
+                    self.stats.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def _capture_loop(self) -> None:
+        opts = self.options
+        frames: Iterator[Frame] | None = None
+        try:
+            frames = iter(self.source)
+            for frame in frames:
+                if self._stop.is_set():
+                    break
+                if opts.copy_frames:
+                    frame = Frame(frame.image.copy(), frame.index, frame.timestamp, frame.source)
+                self.stats.captured += 1
+                if self.drop_oldest:
+                    self._put_drop_oldest(frame)
+                elif not self._put(self._frames, frame):
+                    break
+                if opts.max_frames is not None and self.stats.captured >= opts.max_frames:
+                    break
+                if (
+                    opts.duration_s is not None
+                    and self._t0 is not None
+                    and time.monotonic() - self._t0 >= opts.duration_s
+                ):
+                    break
+        except BaseException as exc:
+            self._fail("capture", exc)
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception as exc:  # a generator's cleanup error is logged, not raised
+                    log.warning("closing the source iterator failed: %s", exc)
+            _close_quietly(self.source)
+            self._put(self._frames, _END)
+
+    def _infer_loop(self) -> None:
+        try:
+            while True:
+                item = self._get(self._frames)
+                if item is _END:
+                    break
+                if self._stop.is_set():
+                    self.stats.discarded += 1
+                    continue
+                result = self.task(item)
+                self.stats.processed += 1
+                if not self._put(self._results, result):
+                    break
+        except BaseException as exc:
+            self._fail("inference", exc)
+        finally:
+            self._put(self._results, _END)
+
+    def _sink_loop(self) -> None:
+        try:
+            while True:
+                item = self._get(self._results)
+                if item is _END:
+                    break
+                self._write(item)
+                self.stats.written += 1
+        except BaseException as exc:
+            self._fail("sink", exc)
+        finally:
+            for sink in self.sinks:
+                try:
+                    sink.close()
+                except BaseException as exc:
+                    self._fail("sink", _sink_error(sink, exc, "closing"))
+
+    def _write(self, result: TaskResult) -> None:
+        for sink in self.sinks:
+            try:
+                sink.write(result)
+            except BaseException as exc:
+                raise _sink_error(sink, exc, "writing to") from exc
+
+
+def _sink_error(sink: Sink, exc: BaseException, doing: str) -> BaseException:
+    """Sink failures as SinkError; typed errors, broken pipes and interrupts as they are."""
+    if isinstance(exc, (EdgeSdkError, BrokenPipeError, KeyboardInterrupt, SystemExit)):
+        return exc
+    err = SinkError(f"{doing} sink {sink.uri or type(sink).__name__} failed: {type(exc).__name__}: {exc}")
+    err.__cause__ = exc
+    return err
+
+
+def _close_quietly(obj: Any) -> None:
+    try:
+        obj.close()
+    except Exception as exc:  # closing is best effort; the run's own error matters more
+        log.warning("closing %s failed: %s", getattr(obj, "uri", obj), exc)

@@ -1,0 +1,96 @@
+"""Annotated video sink: every result drawn on its frame, written with ``cv2.VideoWriter``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from ..errors import OptionsError, SinkError
+from .annotate import annotate
+from .base import Sink, SinkContext
+
+if TYPE_CHECKING:
+    from ..pipeline_tasks import TaskResult
+
+# container suffix -> FourCC OpenCV's bundled FFmpeg can write without extra codecs
+_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+DEFAULT_FPS = 15.0
+
+
+class VideoSink(Sink):
+    """Write annotated frames (boxes, labels, keypoints, top classes) to a video file.
+
+    Args:
+        uri: ``video:PATH`` with a ``.mp4``/``.m4v``/``.mov`` (MPEG-4 Part 2), ``.avi`` or
+            ``.mkv`` (Motion JPEG) suffix. An existing file is replaced.
+        fps: frames per second written in the file; default the source's rate, else 15.
+        fourcc: override the four-character codec code (e.g. ``"avc1"`` where the OpenCV
+            build has an H.264 encoder).
+
+    The frame size is the first frame's ``(width, height)``; later frames of another size are
+    resized to it. One frame is written per result, so dropped live frames shorten the video.
+
+    Raises:
+        OptionsError: unknown suffix, missing folder, bad fps or fourcc. SinkError: OpenCV
+        cannot open a writer for the file.
+    """
+
+    def __init__(self, uri: str, *, fps: float | None = None, fourcc: str | None = None) -> None:
+        self.uri = uri
+        target = uri.split(":", 1)[1] if ":" in uri else ""
+        if not target:
+            raise OptionsError(f"video sink needs a path, e.g. video:out.mp4, got {uri!r}")
+        self.path = Path(target)
+        suffix = self.path.suffix.lower()
+        if fourcc is None and suffix not in _FOURCC:
+            raise OptionsError(
+                f"video sink {uri}: expected a {', '.join(sorted(_FOURCC))} file, got {suffix or 'no suffix'!r}"
+            )
+        if fourcc is not None and (not isinstance(fourcc, str) or len(fourcc) != 4):
+            raise OptionsError(f"fourcc must be 4 characters, got {fourcc!r}")
+        if fps is not None and not (isinstance(fps, (int, float)) and 0 < fps <= 1000):
+            raise OptionsError(f"fps must be a number in (0, 1000], got {fps!r}")
+        if not self.path.parent.is_dir():
+            raise OptionsError(f"video sink {uri}: folder {self.path.parent} does not exist")
+        self.fourcc = fourcc or _FOURCC[suffix]
+        self.fps = float(fps) if fps is not None else None
+        self.size: tuple[int, int] | None = None
+        self.frames = 0
+        self._writer: cv2.VideoWriter | None = None
+
+    def open(self, context: SinkContext) -> None:
+        if self.fps is None:
+            self.fps = context.fps if context.fps and 0 < context.fps <= 1000 else DEFAULT_FPS
+
+    def _open_writer(self, size: tuple[int, int]) -> cv2.VideoWriter:
+        writer = cv2.VideoWriter(
+            str(self.path), cv2.VideoWriter.fourcc(*self.fourcc), self.fps or DEFAULT_FPS, size
+        )
+        if not writer.isOpened():
+            writer.release()
+            raise SinkError(
+                f"cannot write video {self.path}: OpenCV has no {self.fourcc!r} encoder for it "
+                f"or the file cannot be created"
+            )
+        return writer
+
+    def write(self, result: TaskResult) -> None:
+        image = annotate(result)  # the one copy: the annotated frame
+        size = (int(image.shape[1]), int(image.shape[0]))
+        if self._writer is None:
+            self.size = size
+            self._writer = self._open_writer(size)
+        elif size != self.size:
+            assert self.size is not None
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        bgr = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
+        self._writer.write(bgr)
+        self.frames += 1
+
+    def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.release()
