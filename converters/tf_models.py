@@ -85,6 +85,26 @@ def _saved_model_as_keras(path: Path) -> Any:
     return keras.Model(inp, out)
 
 
+@contextlib.contextmanager
+def _offline_sample_data() -> Iterator[None]:
+    """onnx2tf downloads sample images from GitHub to test image-shaped models; hand it a
+    deterministic local sample instead (20 x 128 x 128 x 3 in [0, 1]), so conversion works
+    offline and never touches the network."""
+    import numpy as np
+    import onnx2tf.onnx2tf as o2t
+
+    rng = np.random.default_rng(0)
+    base = rng.random((20, 8, 8, 3), dtype=np.float32)
+    sample = np.repeat(np.repeat(base, 16, axis=1), 16, axis=2)  # smooth blocks, not white noise
+    original = getattr(o2t, "download_test_image_data", None)
+    o2t.download_test_image_data = lambda: sample
+    try:
+        yield
+    finally:
+        if original is not None:
+            o2t.download_test_image_data = original
+
+
 def onnx_input_shape(path: str | Path) -> tuple[str, list[int | None]]:
     """Name and NCHW shape (None for dynamic sizes) of an ONNX model's single input.
 
@@ -134,7 +154,7 @@ def onnx_to_saved_model(path: str | Path, workdir: Path, size: tuple[int, int] |
     else:
         kwargs["batch_size"] = 1
     try:
-        with quiet_stdout():
+        with quiet_stdout(), _offline_sample_data():
             onnx2tf.convert(
                 input_onnx_file_path=str(path),
                 output_folder_path=str(out),
