@@ -147,7 +147,9 @@ def _greedy(boxes: np.ndarray, classes: np.ndarray | None, iou_threshold: float,
             continue
         iw = np.minimum(x1[p], x1[later]) - np.maximum(x0[p], x0[later])
         ih = np.minimum(y1[p], y1[later]) - np.maximum(y0[p], y0[later])
-        inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+        np.maximum(iw, 0.0, out=iw)
+        np.maximum(ih, 0.0, out=ih)
+        inter = iw * ih
         # IoU > t  <=>  inter > t * union (union > 0 for the positive-size boxes kept here).
         suppressed[later[inter > iou_threshold * (area[p] + area[later] - inter)]] = True
     return np.array(kept, np.intp)
