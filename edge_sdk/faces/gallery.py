@@ -482,10 +482,7 @@ class Gallery:
         # One product over the whole gallery, (N, D) x (D, F) -> (N, F). A single query uses
         # numpy's own single-threaded SIMD loop (einsum): as fast as BLAS gemv when the CPU is
         # idle and 3x steadier when it is shared with capture and inference threads.
-        if q.shape[0] == 1:
-            sims = np.einsum("nd,d->n", m.vectors, q[0])[:, None]
-        else:
-            sims = m.vectors @ q.T
+        sims = np.einsum("nd,d->n", m.vectors, q[0])[:, None] if q.shape[0] == 1 else m.vectors @ q.T
         return np.maximum.reduceat(sims, m.starts, axis=0).T
 
     def match(self, queries: npt.ArrayLike, embedder: EmbedderIdentity, threshold: float) -> list[Match]:
