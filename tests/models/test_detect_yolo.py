@@ -187,3 +187,28 @@ def test_unknown_layout_lists_outputs(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedModelError, match=r"unknown detection output layout") as info:
         Detector(path)
     assert "[1, 10] float32" in str(info.value) and "[1, 4] float32" in str(info.value)
+
+
+def test_head_and_units_from_edge_sdk_metadata(yolo_model, tmp_path: Path) -> None:
+    """edge_sdk.json can name the head and the box units; both are then fixed at load."""
+    pytest.importorskip("tensorflow")
+    import json
+
+    from converters.metadata_writer import pack_files
+    from edge_sdk.metadata import EDGE_SDK_FILE
+
+    data = yolo_model("v8t", False, False).read_bytes()  # ambiguous without help
+    info = {"task": "detection", "head": "yolov8", "box_coordinates": "pixels", "resize": "letterbox"}
+    path = tmp_path / "v8t_meta.tflite"
+    path.write_bytes(pack_files(data, {EDGE_SDK_FILE: json.dumps(info).encode()}))
+    det = Detector(path)
+    assert det.decoder.head is DetectorHead.YOLOV8
+    assert det.decoder.coordinates is BoxCoordinates.PIXELS  # type: ignore[attr-defined]
+    dets = det.detect(yb.draw(OBJECTS, SOURCE_SIZE))
+    assert len(dets) == len(OBJECTS)
+    assert box_iou(np.array([OBJECTS[0][1]], np.float32), dets.xyxy).max() >= 0.95
+
+
+def test_forced_head_that_does_not_fit(yolo_model) -> None:
+    with pytest.raises(UnsupportedModelError, match="post-process"):
+        Detector(yolo_model("v8", False, True), head=DetectorHead.SSD)
