@@ -159,3 +159,38 @@ def test_mediapipe_image_classifier_reads_our_labels(digits: Digits, converted: 
         hits += top.index == label
     classifier.close()
     assert hits >= 0.9 * len(files)
+
+
+@pytest.mark.parametrize(
+    ("input_type", "output_type"), [("int8", "int8"), ("float32", "float32"), ("uint8", "float32")]
+)
+def test_io_types(digits: Digits, tmp_path: Path, input_type: str, output_type: str) -> None:
+    from converters.pipeline import ConvertOptions, convert
+    from converters.quantize import IOType
+    from edge_sdk.classify import Classifier
+    from edge_sdk.image import load_image
+    from edge_sdk.model import Model
+
+    out = tmp_path / "m.tflite"
+    result = convert(
+        ConvertOptions(
+            model=digits.keras_path,
+            calibration=str(digits.calibration),
+            output=out,
+            labels=str(digits.labels),
+            mean=(0.0,),
+            std=(255.0,),
+            input_type=IOType(input_type),
+            output_type=IOType(output_type),
+            calibration_size=100,
+            latency_runs=2,
+            progress=False,
+        )
+    )
+    m = Model(out)
+    assert m.input.dtype.name == input_type and m.outputs[0].dtype.name == output_type
+    assert result.report["ops"]["float_ops"] == []
+    clf = Classifier(str(out))
+    files = _val_files(digits)[::5]
+    hits = sum(clf.classify(load_image(p)).categories[0].id == label for p, label in files)
+    assert hits / len(files) * 100.0 >= digits.float_accuracy - 3.0
