@@ -194,3 +194,39 @@ def test_io_types(digits: Digits, tmp_path: Path, input_type: str, output_type: 
     files = _val_files(digits)[::5]
     hits = sum(clf.classify(load_image(p)).categories[0].id == label for p, label in files)
     assert hits / len(files) * 100.0 >= digits.float_accuracy - 3.0
+
+
+@pytest.mark.parametrize("fmt", ["h5", "saved_model"])
+def test_h5_and_saved_model_inputs(digits: Digits, tmp_path: Path, fmt: str) -> None:
+    import keras
+
+    from converters.pipeline import ConvertOptions, convert
+    from edge_sdk.classify import Classifier
+    from edge_sdk.image import load_image
+
+    km = keras.models.load_model(digits.keras_path, compile=False)
+    if fmt == "h5":
+        src = tmp_path / "digits.h5"
+        km.save(src)
+    else:
+        src = tmp_path / "digits_saved_model"
+        km.export(str(src), verbose=False)
+    out = tmp_path / "m.tflite"
+    result = convert(
+        ConvertOptions(
+            model=src,
+            calibration=str(digits.calibration),
+            output=out,
+            labels=str(digits.labels),
+            mean=(0.0,),
+            std=(255.0,),
+            calibration_size=100,
+            latency_runs=2,
+            progress=False,
+        )
+    )
+    assert result.report["model"]["format"] == fmt
+    clf = Classifier(str(out))
+    files = _val_files(digits)[::5]
+    hits = sum(clf.classify(load_image(p)).categories[0].id == label for p, label in files)
+    assert hits / len(files) * 100.0 >= digits.float_accuracy - 3.0
