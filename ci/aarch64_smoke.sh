@@ -8,6 +8,7 @@
 #   AARCH64_SUITES=bookworm bash ci/aarch64_smoke.sh    # one Debian suite only
 #   SMOKE_HOST=0 bash ci/aarch64_smoke.sh    # skip the x86-64 host cells
 #   SMOKE_QEMU_GAP_CHECK=1 bash ci/aarch64_smoke.sh     # also show the QEMU 7.2 /proc/cpuinfo gap
+#   AARCH64_CPUINFO_SHIM=0 bash ci/aarch64_smoke.sh     # no Pi /proc/cpuinfo under QEMU < 8 (fails)
 #
 # Per suite: debootstrap's first stage (--foreign) downloads an arm64 minbase + python3; its
 # .debs are unpacked with dpkg-deb -x and python3 runs as `qemu-aarch64-static -L ROOT
@@ -27,6 +28,7 @@ SUITES=${AARCH64_SUITES:-bookworm trixie}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 QEMU_CPU=${AARCH64_QEMU_CPU:-cortex-a72} # the Raspberry Pi 4's core (Pi 5: cortex-a76)
 SMOKE_TIMEOUT=${SMOKE_TIMEOUT:-300}
+HOST_PYTHON=${PYTHON:-python3} # the x86-64 cells' interpreter, and the tools' (needs >= 3.11)
 CELLS="litert-newest litert-oldest tflite-runtime"
 T0=$(date +%s)
 
@@ -71,7 +73,7 @@ print_summary() {
   {
     printf 'STATUS\tOS\tARCH\tPYTHON\tCELL\tBACKEND\tNUMPY\tOPENCV\tTOP-1\tSMOKE_S\tNOTE\n'
     for i in "${ROWS[@]}"; do printf '%s\n' "$i"; done
-  } | python3 -c '
+  } | "$HOST_PYTHON" -c '
 import sys
 rows = [line.rstrip("\n").rstrip("\t").split("\t") for line in sys.stdin if line.strip()]
 widths = [max(len(r[i]) if i < len(r) else 0 for r in rows) for i in range(max(map(len, rows)))]
@@ -92,7 +94,7 @@ host_tools() {
   command -v debootstrap >/dev/null || need+=(debootstrap)
   command -v dpkg-deb >/dev/null || need+=(dpkg)
   rm -rf "$WORK/tools"
-  python3 -m venv "$WORK/tools" >/dev/null 2>&1 || need+=(python3-venv)
+  "$HOST_PYTHON" -m venv "$WORK/tools" >/dev/null 2>&1 || need+=(python3-venv)
   if [ ${#need[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || { echo "aarch64-smoke: needs root to apt-get install ${need[*]}" >&2; return 1; }
     echo "apt-get install ${need[*]}"
@@ -101,7 +103,7 @@ host_tools() {
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || return 1
   fi
   qemu-aarch64-static --version | head -1 || return 1
-  [ -x "$WORK/tools/bin/pip" ] || { rm -rf "$WORK/tools" && python3 -m venv "$WORK/tools"; } || return 1
+  [ -x "$WORK/tools/bin/pip" ] || { rm -rf "$WORK/tools" && "$HOST_PYTHON" -m venv "$WORK/tools"; } || return 1
   quiet_pip "$WORK/tools.log" "$WORK/tools/bin/pip" install --disable-pip-version-check packaging
 }
 
@@ -139,6 +141,10 @@ cpuinfo_shim() {
   rm -f "$root/proc/cpuinfo"
   if qemu-aarch64-static -L "$root" "$root/bin/cat" /proc/cpuinfo | grep -q '^CPU implementer'; then
     echo "qemu emulates an ARM /proc/cpuinfo itself; no shim"
+    return 0
+  fi
+  if [ "${AARCH64_CPUINFO_SHIM:-1}" = 0 ]; then
+    echo "AARCH64_CPUINFO_SHIM=0: the guest sees the host's x86 /proc/cpuinfo (ai-edge-litert >= 2.2 will crash)"
     return 0
   fi
   n=$(getconf _NPROCESSORS_CONF)
@@ -220,7 +226,7 @@ add_row() { # add_row LABEL OS RC JSON
     local why="no result (exit $rc)"
     [ "$rc" -ge 128 ] && why="crashed with signal $((rc - 128))"
     [ "$rc" -eq 124 ] && why="timed out after ${SMOKE_TIMEOUT} s"
-    row FAIL "$os" "?" "?" "${label#*/}" "$BACKEND_DESC" "?" "?" "-" "-" "$why"
+    row FAIL "$os" "$CUR_MACHINE" "$CUR_PYTHON" "${label#*/}" "$BACKEND_DESC" "?" "?" "-" "-" "$why"
     FAILED=1
     return
   fi
@@ -248,6 +254,8 @@ do_cell() { # do_cell LABEL OS PYVER MACHINE CELL DIR VENV RUNNER... -- PIPARGS.
   [ $# -gt 0 ] && shift
   pipargs=("$@")
   BACKEND_DESC=$(backend_of "$cell")
+  CUR_MACHINE=$machine
+  CUR_PYTHON=$pyver
   step "$label: pip install (base + $cell)" install_cell "$dir" "$pyver" "$machine" "$cell" "$venv" "${pipargs[@]}" || rc=$?
   if [ $rc -eq 4 ]; then
     row "N/A" "$os" "$machine" "$pyver" "$cell" "$BACKEND_DESC" "-" "-" "-" "-" "$(cat "$dir/na.txt")"
@@ -292,17 +300,17 @@ for suite in $SUITES; do
     mv "$root/proc/cpuinfo.pi4" "$root/proc/cpuinfo"
     grep -E "Fatal|File|smoke: (backend|top-1|PASS)" "$WORK/logs/$suite-gap.log" | head -8 || true
     note="host /proc/cpuinfo passed through: exit $rc"
-    [ $rc -ge 128 ] && note="host /proc/cpuinfo passed through: crashed with signal $((rc - 128)) (expected under QEMU < 8)"
+    [ $rc -ge 128 ] && note="host /proc/cpuinfo passed through: crashed with signal $((rc - 128)), as expected with this QEMU"
     row INFO "$os" aarch64 "$pyver" "gap-check" "ai_edge_litert $v" "-" "-" "-" "-" "$note"
   fi
 done
 
 if [ "${SMOKE_HOST:-1}" = 1 ]; then
   hostos=$(. /etc/os-release && echo "$PRETTY_NAME" | sed 's/GNU\/Linux //')
-  hostpy=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  hostpy=$("$HOST_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
   for cell in $CELLS; do
     venv=$WORK/host/$cell
-    step "host/$cell: fresh venv" bash -c "rm -rf '$venv' && python3 -m venv '$venv'"
+    step "host/$cell: fresh venv" bash -c "rm -rf '$venv' && '$HOST_PYTHON' -m venv '$venv'"
     do_cell "host/$cell" "$hostos" "$hostpy" "$(uname -m)" "$cell" "$WORK/site/host-$cell" "$venv" "$venv/bin/python"
   done
 fi
