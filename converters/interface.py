@@ -85,6 +85,27 @@ def _load(model: bytes) -> Any:
     return obj
 
 
+def _ints(values: Any) -> list[int]:
+    return [] if values is None else [int(v) for v in values]
+
+
+def drop_unused_buffers(obj: Any) -> int:
+    """Empty the constant buffers no op, subgraph input/output or metadata entry uses (the
+    float originals quantizers leave behind); returns the bytes freed."""
+    used: set[int] = {int(m.buffer) for m in obj.metadata or []}
+    for sg in obj.subgraphs or []:
+        idx = set(_ints(sg.inputs)) | set(_ints(sg.outputs))
+        for op in sg.operators or []:
+            idx |= {i for i in _ints(op.inputs) + _ints(op.outputs) + _ints(op.intermediates) if i >= 0}
+        used |= {int(sg.tensors[i].buffer) for i in idx}
+    freed = 0
+    for i, buf in enumerate(obj.buffers or []):
+        if i not in used and buf.data is not None and len(buf.data):
+            freed += len(buf.data)
+            buf.data = None
+    return freed
+
+
 def _dump(obj: Any) -> bytes:
     from tensorflow.lite.tools import flatbuffer_utils
 
@@ -221,18 +242,60 @@ def set_interface(
     for sd in obj.signatureDefs or []:
         for tm in [*(sd.inputs or []), *(sd.outputs or [])]:
             tm.tensorIndex = remap.get(tm.tensorIndex, tm.tensorIndex)
+    drop_unused_buffers(obj)
     return _dump(obj)
 
 
-def add_signature(model: bytes) -> bytes:
-    """Give a model without a SignatureDef a ``serving_default`` one (tensor names as keys).
+def fold_fp16_weights(obj: Any) -> int:
+    """Replace ``DEQUANTIZE`` ops that expand float16 constant weights (the layout of
+    "float16-quantized" models such as BlazeFace) with float32 constants. Returns how many.
 
-    ai-edge-quantizer calibrates through signature runners; old models such as MobileFaceNet
-    have none. Also normalizes the opcode table (see :func:`normalize_opcodes`).
+    ai-edge-quantizer expects float32 weights directly on the ops it quantizes.
+    """
+    import numpy as np
+
+    schema = _schema()
+    n = 0
+    for sg in obj.subgraphs or []:
+        kept = []
+        for op in sg.operators or []:
+            oc = obj.operatorCodes[op.opcodeIndex]
+            code = max(int(oc.builtinCode or 0), int(oc.deprecatedBuiltinCode or 0))
+            src = sg.tensors[op.inputs[0]] if code == _DEQUANTIZE and len(op.inputs) == 1 else None
+            buf = obj.buffers[src.buffer] if src is not None else None
+            if (
+                src is not None
+                and buf is not None
+                and src.type == 1
+                and buf.data is not None
+                and len(buf.data)
+            ):
+                values = np.frombuffer(np.asarray(buf.data, np.uint8).tobytes(), np.float16).astype(
+                    np.float32
+                )
+                new = schema.BufferT()
+                new.data = np.frombuffer(values.tobytes(), np.uint8)
+                obj.buffers.append(new)
+                sg.tensors[op.outputs[0]].buffer = len(obj.buffers) - 1
+                n += 1
+                continue
+            kept.append(op)
+        sg.operators = kept
+    return n
+
+
+def add_signature(model: bytes) -> bytes:
+    """Prepare a float .tflite for ai-edge-quantizer.
+
+    Gives a model without a SignatureDef a ``serving_default`` one (tensor names as keys):
+    ai-edge-quantizer calibrates through signature runners, and old models such as
+    MobileFaceNet have none. Also normalizes the opcode table (see :func:`normalize_opcodes`)
+    and turns float16 weights into float32 ones (:func:`fold_fp16_weights`).
     """
     schema = _schema()
     obj = _load(model)
     normalize_opcodes(obj)
+    fold_fp16_weights(obj)
     if not obj.signatureDefs:
         sg = obj.subgraphs[0]
 

@@ -169,7 +169,7 @@ def _load_source(opts: ConvertOptions, workdir: Path) -> _Source:
     fmt = detect_format(opts.model)
     if fmt is ModelFormat.TFLITE:
         data = Path(opts.model).read_bytes()
-        model = Model(data)
+        model = Model(opts.model)
         spec_t = model.input
         if len(model.inputs) != 1 or len(spec_t.shape) != 4 or spec_t.shape[3] not in (1, 3):
             raise ConversionError(

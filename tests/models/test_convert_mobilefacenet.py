@@ -83,3 +83,33 @@ def test_quantized_mobilefacenet_separates_identities(assets: Path, tmp_path: Pa
     print(f"cos obama-obama2 {same2:.3f} obama-obama3 {same3:.3f} obama-biden {diff:.3f}")
     assert same2 > diff + 0.3 and same3 > diff + 0.3, (same2, same3, diff)
     assert min(same2, same3) >= 0.5 and diff <= 0.4, (same2, same3, diff)
+
+
+def test_float16_weight_model_converts(assets: Path, tmp_path: Path) -> None:
+    """BlazeFace keeps its weights in float16 behind DEQUANTIZE ops; they are folded to float32
+    before ai-edge-quantizer, and the original buffers are not carried into the int8 file."""
+    pytest.importorskip("ai_edge_quantizer")
+    from converters.pipeline import ConvertOptions, convert
+    from edge_sdk.model import Model
+
+    src = assets / "face" / "detectors" / "face_detection_short_range.tflite"
+    assert "DEQUANTIZE" in Model(src).file.op_counts
+    out = tmp_path / "blazeface_int8.tflite"
+    report = convert(
+        ConvertOptions(
+            model=src,
+            calibration=str(assets / "face" / "images"),
+            output=out,
+            mean=(127.5,),
+            std=(127.5,),
+            task="face_detection",
+            latency_runs=2,
+            progress=False,
+        )
+    ).report
+    m = Model(out)
+    assert "DEQUANTIZE" not in m.file.op_counts and report["ops"]["float_ops"] == []
+    assert m.input.dtype == np.uint8 and m.input.quant.zero_point == 128
+    assert out.stat().st_size < src.stat().st_size  # int8 weights, float16 originals dropped
+    assert [o["name"] for o in report["fidelity"]["outputs"]] == ["regressors", "classificators"]
+    assert out.stat().st_mode & 0o777 != 0o600
