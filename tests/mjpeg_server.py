@@ -46,6 +46,7 @@ class MjpegServer:
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self.cut_at = 0.0  # time.monotonic() when stop() cut the client connections
 
     @property
     def url(self) -> str:
@@ -107,7 +108,8 @@ class MjpegServer:
 
     def stop(self) -> None:
         """Stop listening and cut every client connection (like a camera losing power)."""
-        self._stopping.set()
+        self.cut_at = time.monotonic()
+        self._stopping.set()  # handlers stop within one frame and close their sockets
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()

@@ -127,7 +127,8 @@ class _Reader(threading.Thread):
         self.stop_event = threading.Event()
         self.cond = threading.Condition()
         self.opened = False
-        self.done = False
+        self.done = False  # the thread has finished (device released)
+        self.lost = False  # no more frames will come from this connection
         self.error: str | None = None
         self.info: Any = None
         self.newest: tuple[np.ndarray, float] | None = None
@@ -153,6 +154,8 @@ class _Reader(threading.Thread):
                 if image is None:
                     with self.cond:
                         self.error = "the device stopped delivering frames (read failed or stream ended)"
+                        self.lost = True
+                        self.cond.notify_all()  # tell the consumer now; releasing can take a while
                     break
                 now = time.monotonic()
                 with self.cond:
@@ -164,6 +167,8 @@ class _Reader(threading.Thread):
         except Exception as exc:
             with self.cond:
                 self.error = _describe(exc)
+                self.lost = True
+                self.cond.notify_all()
         finally:
             try:
                 cap.release()
@@ -190,7 +195,7 @@ class _Reader(threading.Thread):
         deadline = time.monotonic() + timeout
         with self.cond:
             while self.newest is None:
-                if self.done or closed.is_set():
+                if self.done or self.lost or closed.is_set():
                     return None
                 left = deadline - time.monotonic()
                 if left <= 0:

@@ -98,7 +98,7 @@ def test_server_killed_and_restarted(server: MjpegServer) -> None:
     assert states[-1] is SourceState.ENDED
     assert len(got) == 12
     # the frames after the gap came after it, in order
-    assert got[5].timestamp - got[4].timestamp == pytest.approx(back.gap_s, abs=1e-6)
+    assert got[5].timestamp - got[4].timestamp >= back.gap_s - 1e-6
 
 
 def test_stalled_stream_hits_the_read_timeout(server: MjpegServer) -> None:
