@@ -46,6 +46,76 @@ def _default_assets() -> Path:
     return Path(__file__).resolve().parents[2] / "shared" / "assets"
 
 
+def tiny_add_model() -> bytes:
+    """A 312-byte TFLite model, ``y = x + x`` on float32 ``[1, 4]``, built with ``flatbuffers``.
+
+    ``flatbuffers`` comes with the base install (through ``tflite``), so the interpreter's
+    allocate/invoke path (XNNPACK, and its CPU detection) is exercised even without assets.
+    Field slots follow the TFLite schema (``tensorflow/compiler/mlir/lite/schema/schema.fbs``).
+    """
+    import flatbuffers
+
+    b = flatbuffers.Builder(256)
+
+    def vec_i32(vals: list[int]) -> int:
+        b.StartVector(4, len(vals), 4)
+        for v in reversed(vals):
+            b.PrependInt32(v)
+        return int(b.EndVector())
+
+    def vec_off(offsets: list[int]) -> int:
+        b.StartVector(4, len(offsets), 4)
+        for o in reversed(offsets):
+            b.PrependUOffsetTRelative(o)
+        return int(b.EndVector())
+
+    def table(fields: list[tuple[int, str, int]]) -> int:
+        b.StartObject(max((slot for slot, _, _ in fields), default=-1) + 1)
+        for slot, kind, value in fields:
+            if kind == "off":
+                b.PrependUOffsetTRelativeSlot(slot, value, 0)
+            elif kind == "i32":
+                b.PrependInt32Slot(slot, value, -1)
+            elif kind == "u32":
+                b.PrependUint32Slot(slot, value, 0xFFFFFFFF)
+            else:
+                b.PrependInt8Slot(slot, value, -1)
+        return int(b.EndObject())
+
+    names = [b.CreateString(n) for n in ("x", "y")]
+    shapes = [vec_i32([1, 4]) for _ in names]
+    # Tensor: shape(0), type(1: 0 = FLOAT32), buffer(2: 0 = empty), name(3)
+    tensors = [
+        table([(0, "off", s), (1, "i8", 0), (2, "u32", 0), (3, "off", n)])
+        for s, n in zip(shapes, names, strict=True)
+    ]
+    # Operator: opcode_index(0), inputs(1), outputs(2)
+    op = table([(0, "u32", 0), (1, "off", vec_i32([0, 0])), (2, "off", vec_i32([1]))])
+    # SubGraph: tensors(0), inputs(1), outputs(2), operators(3)
+    subgraph = table(
+        [
+            (0, "off", vec_off(tensors)),
+            (1, "off", vec_i32([0])),
+            (2, "off", vec_i32([1])),
+            (3, "off", vec_off([op])),
+        ]
+    )
+    # OperatorCode: deprecated_builtin_code(0), version(2), builtin_code(3); 0 = ADD
+    code = table([(0, "i8", 0), (2, "i32", 1), (3, "i32", 0)])
+    empty_buffer = table([])
+    # Model: version(0) = 3, operator_codes(1), subgraphs(2), buffers(4)
+    model = table(
+        [
+            (0, "u32", 3),
+            (1, "off", vec_off([code])),
+            (2, "off", vec_off([subgraph])),
+            (4, "off", vec_off([empty_buffer])),
+        ]
+    )
+    b.Finish(model, file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
 def _stage(msg: str) -> None:
     print(f"smoke: {msg}", flush=True)
 
@@ -99,6 +169,17 @@ def main(argv: list[str] | None = None) -> int:
         failures.append(f"backend is {backend.name.value}, expected {args.expect_backend}")
     if args.expect_version and backend.version != args.expect_version:
         failures.append(f"{backend.name.value} is version {backend.version}, expected {args.expect_version}")
+
+    from edge_sdk.model import Model
+
+    _stage("tiny self-built model (y = x + x): allocate tensors and invoke")
+    tiny = Model(tiny_add_model())
+    x = np.array([[1.0, 2.0, 3.0, 4.5]], dtype=np.float32)
+    tiny.set_input(x)
+    tiny.invoke()
+    if not np.array_equal(tiny.output(0), x + x):
+        failures.append(f"tiny model gave {tiny.output(0).tolist()}, expected {(x + x).tolist()}")
+    result["tiny_model"] = "ok" if not failures else "wrong"
 
     assets = args.assets or _default_assets()
     paths = [assets / MODEL, assets / LABELS, assets / IMAGE]
