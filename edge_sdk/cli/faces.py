@@ -50,6 +50,12 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         "--score", type=probability, default=None, help="minimum detection score (default: per detector)"
     )
     p.add_argument(
+        "--max-side",
+        type=positive_int,
+        default=None,
+        help="YuNet only: shrink frames whose longer side exceeds this before detection (default: full size)",
+    )
+    p.add_argument(
         "--accelerator", "-a", default=None, help="cpu, cpu:N, edgetpu[:usb[:N]|:pci:N] (default: cpu)"
     )
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: every core)")
@@ -131,7 +137,7 @@ def _recognizer(args: argparse.Namespace, *, create: bool) -> Any:
     threshold = getattr(args, "threshold", None)
     options = RecognizerOptions(
         threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
-        detector=FaceDetectorOptions(score_threshold=args.score),
+        detector=FaceDetectorOptions(score_threshold=args.score, max_side=args.max_side),
     )
     rec = FaceRecognizer(
         args.detector,

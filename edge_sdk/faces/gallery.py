@@ -276,14 +276,12 @@ class Gallery:
         return _Txn(self, action)
 
     def _check_embedder(self, embedder: EmbedderIdentity) -> None:
-        row = self._conn.execute(
-            "SELECT embedder, dim, COUNT(*) FROM embeddings WHERE embedder != ? OR dim != ? "
-            "GROUP BY embedder, dim LIMIT 1",
-            (_embedder_key(embedder), embedder.dim),
-        ).fetchone()
-        if row is not None:
+        # Every enrolment checks this, so all stored rows share one embedder: one row tells.
+        row = self._conn.execute("SELECT embedder, dim FROM embeddings LIMIT 1").fetchone()
+        if row is not None and (row[0] != _embedder_key(embedder) or int(row[1]) != embedder.dim):
+            count = self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
             raise EmbedderMismatchError(
-                f"gallery {self.path} holds {row[2]} embeddings from another embedder "
+                f"gallery {self.path} holds {count} embeddings from another embedder "
                 f"(sha256:{row[0][:12]}…, dim {row[1]}), not from the one in use ({embedder}); "
                 "use the embedder the gallery was built with, or enrol into a new gallery"
             )

@@ -15,11 +15,16 @@ class FaceDetectorOptions:
     default (0.5 for BlazeFace, MediaPipe's; 0.6 for YuNet, OpenCV zoo's).
     ``iou_threshold``: boxes overlapping more than this IoU are merged/suppressed (0.3).
     ``max_faces``: keep at most this many faces, best first (None: all).
+    ``max_side``: YuNet only, which runs at the frame's own size: frames whose longer side
+    exceeds this many pixels are shrunk (``INTER_AREA``) before detection, and results are
+    mapped back to the original pixels. None: full resolution. BlazeFace always letterboxes
+    into its fixed input.
     """
 
     score_threshold: float | None = None
     iou_threshold: float = 0.3
     max_faces: int | None = None
+    max_side: int | None = None
 
     def __post_init__(self) -> None:
         if self.score_threshold is not None and not 0.0 <= float(self.score_threshold) <= 1.0:
@@ -28,6 +33,8 @@ class FaceDetectorOptions:
             raise OptionsError(f"iou_threshold must be in [0, 1], got {self.iou_threshold}")
         if self.max_faces is not None and (not isinstance(self.max_faces, int) or self.max_faces < 1):
             raise OptionsError(f"max_faces must be None or an integer >= 1, got {self.max_faces!r}")
+        if self.max_side is not None and (not isinstance(self.max_side, int) or self.max_side < 32):
+            raise OptionsError(f"max_side must be None or an integer >= 32, got {self.max_side!r}")
 
     def score_or(self, default: float) -> float:
         """``score_threshold``, or ``default`` when it is None."""

@@ -8,6 +8,7 @@ matches them; ``recognize(image)`` chains the three.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from ..model import Model
 from ..results import Face
 from .align import align_face
 from .detector import FaceDetector, load_detector
-from .embedder import NO_EMBEDDER_HELP, FaceEmbedder, load_embedder
+from .embedder import EMBEDDER_ENV, NO_EMBEDDER_HELP, FaceEmbedder, load_embedder
 from .gallery import Gallery
 from .options import FaceDetectorOptions
 
@@ -98,13 +99,9 @@ class FaceRecognizer:
         self.detector = load_detector(
             detector, self.options.detector, accelerator=accelerator, num_threads=num_threads
         )
-        self.embedder: FaceEmbedder | None
-        try:
+        self.embedder: FaceEmbedder | None = None
+        if embedder is not None or os.environ.get(EMBEDDER_ENV):
             self.embedder = load_embedder(embedder, accelerator=accelerator, num_threads=num_threads)
-        except ModelNotFoundError:
-            if embedder is not None:
-                raise
-            self.embedder = None
         self.gallery = gallery if isinstance(gallery, Gallery) or gallery is None else Gallery(gallery)
         self.last_timing = FaceTiming()
 

@@ -89,9 +89,15 @@ class YuNetDetector:
         timing = Timing()
         t0 = time.perf_counter()
         rgb = as_rgb(image)
+        h, w = rgb.shape[:2]
+        scale = 1.0
+        limit = self.options.max_side
+        if limit is not None and max(w, h) > limit:
+            scale = limit / max(w, h)
+            small = (max(1, round(w * scale)), max(1, round(h * scale)))
+            rgb = cv2.resize(rgb, small, interpolation=cv2.INTER_AREA)
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        h, w = bgr.shape[:2]
-        detector = self._ensure((w, h))
+        detector = self._ensure((bgr.shape[1], bgr.shape[0]))
         t1 = time.perf_counter()
         try:
             _, rows = detector.detect(bgr)
@@ -101,6 +107,9 @@ class YuNetDetector:
         faces: list[Face] = []
         if rows is not None and len(rows):
             rows = np.asarray(rows, np.float32).reshape(-1, 15)
+            if scale != 1.0:  # back to original pixels, per axis (the sizes were rounded)
+                rows[:, 0:14:2] *= np.float32(w / bgr.shape[1])
+                rows[:, 1:14:2] *= np.float32(h / bgr.shape[0])
             rows = rows[np.argsort(-rows[:, 14], kind="stable")]
             if self.options.max_faces is not None:
                 rows = rows[: self.options.max_faces]

@@ -294,3 +294,26 @@ def test_blazeface_decoding_matches_mediapipe(tmp_path: Path, face_dir: Path, im
                 )
                 kps = np.array([[k.x * 128, k.y * 128] for k in d.keypoints])
                 assert np.allclose(f.keypoints, kps, atol=0.1), name
+
+
+def test_yunet_on_shrunk_frames_maps_back_to_source_pixels(face_dir: Path, images: dict) -> None:
+    """A frame blown up 2x (nearest) and shrunk back (area) is the original frame again, so
+    the detections must be exactly the original ones, doubled."""
+    import cv2
+
+    from edge_sdk.faces import FaceDetectorOptions
+
+    model = face_dir / "detectors" / DETECTORS["yunet"]
+    for name in ("obama-480p.jpg", "two_people.jpg"):
+        img = images[name]
+        h, w = img.shape[:2]
+        big = cv2.resize(img, (2 * w, 2 * h), interpolation=cv2.INTER_NEAREST)
+        ref = sorted(YuNetDetector(model).detect(img), key=lambda f: f.box[0])
+        got = sorted(
+            YuNetDetector(model, FaceDetectorOptions(max_side=max(w, h))).detect(big), key=lambda f: f.box[0]
+        )
+        assert len(ref) == len(got) >= 1
+        for r, g in zip(ref, got, strict=True):
+            assert np.allclose(g.box, 2 * r.box, atol=0.05), name
+            assert np.allclose(g.keypoints, 2 * r.keypoints, atol=0.05), name
+            assert g.score == pytest.approx(r.score)
