@@ -26,7 +26,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_sdk.faces import BlazeFaceDetector, FaceEmbedder, Gallery, YuNetDetector, align_face
+from edge_sdk.faces import (
+    BlazeFaceDetector,
+    FaceDetectorOptions,
+    FaceEmbedder,
+    Gallery,
+    YuNetDetector,
+    align_face,
+)
 from edge_sdk.faces.embedder import EmbedderIdentity
 from edge_sdk.image import load_image
 from edge_sdk.model import Model
@@ -95,6 +102,11 @@ def bench_models(runs: int, threads: int | None) -> None:
     sdk, bare = paired_ms(lambda: yunet.detect(img), lambda: raw.detect(bgr), runs)
     print(f"{'detect yunet (OpenCV DNN)':<34} {sdk:8.2f} {bare:8.2f} {sdk / bare:6.2f}")
     yface = yunet.detect(img)[0]
+    small = YuNetDetector(
+        ASSETS / "detectors/face_detection_yunet_2026may.onnx", FaceDetectorOptions(max_side=640)
+    )
+    t_small = median_ms(lambda: small.detect(img), runs)
+    print(f"{'detect yunet, max_side=640':<34} {t_small:8.2f}")
 
     assert face is not None
     t_align6 = median_ms(lambda: align_face(img, face.keypoints), runs)

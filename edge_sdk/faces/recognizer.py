@@ -105,7 +105,19 @@ class FaceRecognizer:
         self.gallery = gallery if isinstance(gallery, Gallery) or gallery is None else Gallery(gallery)
         self.last_timing = FaceTiming()
 
+    def close(self) -> None:
+        """Close the gallery file (models are freed with the object)."""
+        if self.gallery is not None:
+            self.gallery.close()
+
+    def __enter__(self) -> FaceRecognizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def require_embedder(self) -> FaceEmbedder:
+        """The embedder, or :class:`ModelNotFoundError` saying how to supply one."""
         if self.embedder is None:
             raise ModelNotFoundError(NO_EMBEDDER_HELP)
         return self.embedder
