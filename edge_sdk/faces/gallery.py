@@ -25,6 +25,7 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import threading
@@ -125,10 +126,10 @@ def _embedder_key(e: EmbedderIdentity) -> str:
 
 def _write_error(path: Path, action: str, exc: BaseException) -> GalleryError:
     msg = str(exc) or type(exc).__name__
-    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
-        return GalleryCorruptError(f"gallery {path} is damaged ({msg}) while trying to {action}")
     low = msg.lower()
-    if "disk is full" in low or "disk full" in low or getattr(exc, "errno", None) == 28:
+    if isinstance(exc, sqlite3.DatabaseError) and ("malformed" in low or "not a database" in low):
+        return GalleryCorruptError(f"gallery {path} is damaged ({msg}) while trying to {action}")
+    if "disk is full" in low or "disk full" in low or getattr(exc, "errno", None) == errno.ENOSPC:
         return GalleryWriteError(f"cannot {action} in gallery {path}: disk full ({msg}); nothing was changed")
     return GalleryWriteError(f"cannot {action} in gallery {path}: {msg}; nothing was changed")
 
