@@ -225,7 +225,7 @@ def test_wrong_models_are_rejected(face_dir: Path, assets: Path, monkeypatch: py
         load_detector(face_dir / "nope.tflite")
     corrupted = assets / "misc" / "corrupted_blaze_face_short_range.tflite"
     if corrupted.exists():
-        with pytest.raises(CorruptModelError, match="corrupt|not a valid"):
+        with pytest.raises(CorruptModelError, match=r"corrupt|not a valid"):
             load_detector(corrupted)
     monkeypatch.delenv(DETECTOR_ENV, raising=False)
     monkeypatch.setattr("edge_sdk.faces.detector.find_installed_blazeface", lambda *a: None)
