@@ -80,7 +80,9 @@ def test_sigkill_at_random_moments_keeps_every_returned_enrolment(tmp_path: Path
         confirmed += [f"r{rnd_id}-{i}" for i in done]
 
         with Gallery(path, create=False) as g:
-            names = {i.name for i in g.identities()}
+            people = g.identities()
+            names = {i.name for i in people}
+            assert all(i.embeddings >= 1 for i in people)  # no half-written enrolment
             missing = set(confirmed) - names
             assert not missing, f"round {rnd_id}: lost {sorted(missing)[:5]}"
         conn = sqlite3.connect(path)
