@@ -8,7 +8,9 @@
 #   AARCH64_SUITES=bookworm bash ci/aarch64_smoke.sh    # one Debian suite only
 #   SMOKE_HOST=0 bash ci/aarch64_smoke.sh    # skip the x86-64 host cells
 #   SMOKE_QEMU_GAP_CHECK=1 bash ci/aarch64_smoke.sh     # also show the QEMU 7.2 /proc/cpuinfo gap
-#   AARCH64_CPUINFO_SHIM=0 bash ci/aarch64_smoke.sh     # no Pi /proc/cpuinfo under QEMU < 8 (fails)
+#   AARCH64_CPUINFO_SHIM=0 bash ci/aarch64_smoke.sh     # no Pi /proc/cpuinfo under QEMU 7.2 (fails)
+#   AARCH64_QEMU_CPU=cortex-a76 bash ci/aarch64_smoke.sh # emulate a Raspberry Pi 5's core
+#   QEMU=/path/to/qemu-aarch64 bash ci/aarch64_smoke.sh # another QEMU build (e.g. trixie's 10.0)
 #
 # Per suite: debootstrap's first stage (--foreign) downloads an arm64 minbase + python3; its
 # .debs are unpacked with dpkg-deb -x and python3 runs as `qemu-aarch64-static -L ROOT
@@ -27,6 +29,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SUITES=${AARCH64_SUITES:-bookworm trixie}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 QEMU_CPU=${AARCH64_QEMU_CPU:-cortex-a72} # the Raspberry Pi 4's core (Pi 5: cortex-a76)
+QEMU=${QEMU:-qemu-aarch64-static}        # another qemu-aarch64 binary (e.g. QEMU 10) to compare
 SMOKE_TIMEOUT=${SMOKE_TIMEOUT:-300}
 HOST_PYTHON=${PYTHON:-python3} # the x86-64 cells' interpreter, and the tools' (needs >= 3.11)
 CELLS="litert-newest litert-oldest tflite-runtime"
@@ -102,7 +105,7 @@ host_tools() {
     apt-get update -qq || return 1
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || return 1
   fi
-  qemu-aarch64-static --version | head -1 || return 1
+  "$QEMU" --version | head -1 || return 1
   [ -x "$WORK/tools/bin/pip" ] || { rm -rf "$WORK/tools" && "$HOST_PYTHON" -m venv "$WORK/tools"; } || return 1
   quiet_pip "$WORK/tools.log" "$WORK/tools/bin/pip" install --disable-pip-version-check packaging
 }
@@ -115,7 +118,7 @@ build_wheel() {
 }
 
 # root_ok ROOT: the cached root has a runnable aarch64 python3.
-root_ok() { [ -x "$1/usr/bin/python3" ] && qemu-aarch64-static -L "$1" "$1/usr/bin/python3" -c 'pass' 2>/dev/null; }
+root_ok() { [ -x "$1/usr/bin/python3" ] && "$QEMU" -L "$1" "$1/usr/bin/python3" -c 'pass' 2>/dev/null; }
 
 build_root() {
   local suite=$1 root=$WORK/roots/$1
@@ -139,7 +142,7 @@ build_root() {
 cpuinfo_shim() {
   local root=$1 n
   rm -f "$root/proc/cpuinfo"
-  if qemu-aarch64-static -L "$root" "$root/bin/cat" /proc/cpuinfo | grep -q '^CPU implementer'; then
+  if "$QEMU" -L "$root" "$root/bin/cat" /proc/cpuinfo | grep -q '^CPU implementer'; then
     echo "qemu emulates an ARM /proc/cpuinfo itself; no shim"
     return 0
   fi
@@ -278,7 +281,7 @@ for suite in $SUITES; do
   root=$WORK/roots/$suite
   step "$suite: arm64 root (debootstrap --foreign + dpkg-deb -x)" build_root "$suite"
   cpuinfo_shim "$root"
-  read -r pyver glibc < <(qemu-aarch64-static -L "$root" "$root/usr/bin/python3" -c \
+  read -r pyver glibc < <("$QEMU" -L "$root" "$root/usr/bin/python3" -c \
     'import os, sys; print("%d.%d" % sys.version_info[:2], os.confstr("CS_GNU_LIBC_VERSION").split()[1])')
   echo "$suite: Python $pyver, glibc $glibc"
   plat=(--platform manylinux2014_aarch64)
@@ -286,7 +289,7 @@ for suite in $SUITES; do
   os="Debian $suite"
   for cell in $CELLS; do
     do_cell "$suite/$cell" "$os" "$pyver" aarch64 "$cell" "$WORK/site/$suite-$cell" "" \
-      qemu-aarch64-static -cpu "$QEMU_CPU" -L "$root" "$root/usr/bin/python3" -- \
+      "$QEMU" -cpu "$QEMU_CPU" -L "$root" "$root/usr/bin/python3" -- \
       "${plat[@]}" --python-version "$pyver" --implementation cp --only-binary=:all:
   done
   if [ "${SMOKE_QEMU_GAP_CHECK:-0}" = 1 ] && [ -f "$root/proc/cpuinfo" ]; then
@@ -295,7 +298,7 @@ for suite in $SUITES; do
     dir=$WORK/site/$suite-litert-newest
     v=$(dist_version "$dir/deps" ai_edge_litert)
     rc=0
-    (cd "$WORK" && PYTHONPATH="$dir/proj:$dir/deps" timeout "$SMOKE_TIMEOUT" qemu-aarch64-static -cpu "$QEMU_CPU" \
+    (cd "$WORK" && PYTHONPATH="$dir/proj:$dir/deps" timeout "$SMOKE_TIMEOUT" "$QEMU" -cpu "$QEMU_CPU" \
       -L "$root" "$root/usr/bin/python3" -s "$REPO/ci/smoke_classify.py") >"$WORK/logs/$suite-gap.log" 2>&1 || rc=$?
     mv "$root/proc/cpuinfo.pi4" "$root/proc/cpuinfo"
     grep -E "Fatal|File|smoke: (backend|top-1|PASS)" "$WORK/logs/$suite-gap.log" | head -8 || true
