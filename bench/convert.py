@@ -69,6 +69,31 @@ def main() -> None:
         )
         conversion_s = time.perf_counter() - t0
         r = res.report
+        # Float vs int8 at 1 and 2 threads, measured alternately (robust to other load).
+        from converters.quantize import float_tflite_from_keras
+        from converters.report import Feed, latency_pair
+        from edge_sdk.model import Model
+
+        float_path = root / "mobilenet_v2_float.tflite"
+        float_path.write_bytes(
+            float_tflite_from_keras(keras.Sequential([keras.Input((224, 224, 3), batch_size=1), mnv2]))
+        )
+        image = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)
+        threads = {}
+        for n in (1, 2):
+            f_ms, q_ms = latency_pair(
+                Model(float_path, num_threads=n),
+                Feed((127.5,), (127.5,)),
+                Model(res.output, num_threads=n),
+                Feed((0.0,), (1.0,)),
+                image,
+                args.runs,
+            )
+            threads[str(n)] = {
+                "float_ms": round(f_ms, 3),
+                "int8_ms": round(q_ms, 3),
+                "speedup": round(f_ms / q_ms, 3),
+            }
 
         digits = build_digits(root)
         d = convert(
@@ -95,6 +120,7 @@ def main() -> None:
             "int8_ms": round(r["latency_ms"]["int8_median"], 3),
             "speedup": round(r["latency_ms"]["speedup"], 3),
             "threads": r["latency_ms"]["threads"],
+            "by_threads": threads,
             "conversion_s": round(conversion_s, 2),
             "quantize_s": round(r["timing_s"]["quantize"], 2),
             "float_ops": r["ops"]["float_ops"],

@@ -345,8 +345,9 @@ def convert(opts: ConvertOptions) -> ConversionResult:
         accuracy = None
         if val is not None and val.labels is not None:
             accuracy = rpt.accuracy(out_f[0], out_q[0], val.labels)
-        lat_f = rpt.latency_ms(float_model, feed_f, eval_images[0], opts.latency_runs)
-        lat_q = rpt.latency_ms(int8_model, feed_q, eval_images[0], opts.latency_runs)
+        lat_f, lat_q = rpt.latency_pair(
+            float_model, feed_f, int8_model, feed_q, eval_images[0], opts.latency_runs
+        )
         pre = precheck(final)
 
         compiled: CompileResult | None = None
@@ -405,6 +406,7 @@ def convert(opts: ConvertOptions) -> ConversionResult:
             "edgetpu": {
                 "precheck": pre.as_dict(),
                 "compiler": compiled.as_dict() if compiled else None,
+                "precheck_matches_compiler": _matches(pre.mapped, compiled),
             },
             "timing_s": {"quantize": quantize_s, "total": time.perf_counter() - t_start},
         }
@@ -429,6 +431,16 @@ def convert(opts: ConvertOptions) -> ConversionResult:
                 p.unlink(missing_ok=True)
             raise
     return ConversionResult(opts.output, edgetpu_out, report)
+
+
+def _matches(predicted_mapped: int, compiled: CompileResult | None) -> bool | None:
+    """Whether the pre-check predicted as many ops on the TPU as the compiler mapped (None
+    when the compiler did not run)."""
+    if compiled is None:
+        return None
+    r = compiled.report
+    mapped = r.ops_on_tpu if r.ops_on_tpu is not None else r.mapped_ops
+    return mapped == predicted_mapped
 
 
 def int_threads(model: Model) -> int:

@@ -8,8 +8,8 @@ Figures (all computed here, on this machine):
   absolute error between the float and the int8 model's dequantized outputs;
 - accuracy on a labelled folder: top-1 of each model (argmax of output 0) and how often
   the two agree, in percent;
-- latency: median milliseconds of ``invoke()`` over N runs, float vs int8, both through
-  :class:`edge_sdk.model.Model` on the CPU;
+- latency: median milliseconds of ``invoke()`` over N runs, float vs int8 measured
+  alternately, both through :class:`edge_sdk.model.Model` on the CPU;
 - the Edge TPU pre-check, and the compiler's own report when it ran.
 
 ``as JSON`` is the contract (``--report``); :func:`summary` is the text for stderr and
@@ -113,6 +113,27 @@ def latency_ms(model: Model, feed: Feed, image: np.ndarray, runs: int, warmup: i
     return float(statistics.median(times))
 
 
+def latency_pair(
+    a: Model, feed_a: Feed, b: Model, feed_b: Feed, image: np.ndarray, runs: int, warmup: int = 3
+) -> tuple[float, float]:
+    """Median ``invoke()`` milliseconds of two models, measured alternately (a, b, a, b ...)
+    so that load from other processes weighs on both alike; the ratio is then stable on a
+    busy machine."""
+    a.set_input(feed_a.tensor(a, image))
+    b.set_input(feed_b.tensor(b, image))
+    for _ in range(warmup):
+        a.invoke()
+        b.invoke()
+    ta: list[float] = []
+    tb: list[float] = []
+    for _ in range(runs):
+        for model, times in ((a, ta), (b, tb)):
+            t0 = time.perf_counter()
+            model.invoke()
+            times.append((time.perf_counter() - t0) * 1e3)
+    return float(statistics.median(ta)), float(statistics.median(tb))
+
+
 def _fmt_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
@@ -166,6 +187,11 @@ def summary(report: dict[str, Any]) -> str:
             f"{_fmt_bytes(comp['on_chip_memory_bytes'] or 0)}, off-chip {_fmt_bytes(comp['off_chip_memory_bytes'] or 0)}"
             f" -> {comp['output']}"
         )
+        if tpu.get("precheck_matches_compiler") is False:
+            lines.append(
+                f"  edge tpu  the pre-check predicted {pre['ops_mapped']} ops on the TPU, the compiler mapped "
+                f"{comp['ops_on_tpu']}: the compiler's figures are the ones that count"
+            )
     return "\n".join(lines)
 
 

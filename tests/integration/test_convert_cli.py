@@ -93,6 +93,7 @@ def test_convert_with_edgetpu_subprocess(digits: Digits, assets: Path, tmp_path:
 
     assert {row["op"]: row["count"] for row in comp["operations"]} == Model(out).file.op_counts
     assert printed["edgetpu"]["precheck"]["fully_mapped"] is True
+    assert printed["edgetpu"]["precheck_matches_compiler"] is True
     assert sorted(p.name for p in out.parent.iterdir()) == sorted(
         [
             "digits_int8.tflite",
