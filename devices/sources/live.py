@@ -178,16 +178,18 @@ class _Reader(threading.Thread):
                 self.done = True
                 self.cond.notify_all()
 
-    def wait_open(self, timeout: float) -> bool:
-        """Wait until opened (True) or failed/timed out (False)."""
+    def wait_open(self, timeout: float, closed: threading.Event | None = None) -> bool:
+        """Wait until opened (True) or failed, timed out or closed (False)."""
         deadline = time.monotonic() + timeout
         with self.cond:
             while not self.opened and not self.done:
+                if closed is not None and closed.is_set():
+                    return False
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.error = self.error or f"opening took longer than {timeout:g} s"
                     return False
-                self.cond.wait(left)
+                self.cond.wait(min(left, 0.1))
             return self.opened
 
     def take(self, timeout: float, closed: threading.Event) -> tuple[np.ndarray, float] | None:
@@ -219,7 +221,7 @@ class LiveSource(Source):
         reconnect: a :class:`ReconnectPolicy` (default: 0.5 s doubling to 10 s, forever;
             5 s read timeout).
         on_state: called with a :class:`StateChange` on every state change, from the thread
-            that iterates the source.
+            that iterates the source (``ENDED`` from the thread that calls :meth:`close`).
 
     Frames: ``index`` is the capture sequence number (it counts every frame the device
     delivered, so a jump means frames were dropped to stay current); ``timestamp`` is
@@ -344,7 +346,7 @@ class LiveSource(Source):
             if self._closed.wait(self.policy.delay(attempt)):
                 return False
             reader = self._start_reader()
-            if reader.wait_open(self.policy.open_timeout_s):
+            if reader.wait_open(self.policy.open_timeout_s, self._closed):
                 item = reader.take(self.policy.read_timeout_s, self._closed)
                 if item is not None:
                     with reader.cond:  # put it back: frames() hands it out
@@ -389,11 +391,14 @@ class LiveSource(Source):
             self.close()
 
     def close(self) -> None:
-        """Stop reading and release the device (waits up to 2 s for a blocked read)."""
+        """Stop reading and release the device (waits up to 2 s for a blocked read). Safe to
+        call from any thread: a consumer waiting for a frame or a reconnection returns at once."""
         already = self._closed.is_set()
         self._closed.set()
         reader, self._reader = self._reader, None
         if reader is not None:
+            with reader.cond:
+                reader.cond.notify_all()  # wake a consumer waiting for a frame
             self._stop_reader(reader, join_s=2.0)
         if not already and self.state is not SourceState.FAILED:
             self._set_state(SourceState.ENDED)

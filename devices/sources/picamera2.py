@@ -69,6 +69,7 @@ class _Picamera2Capture:
             "model": props.get("Model"),
             "size": tuple(granted["main"]["size"]),
             "format": granted["main"]["format"],
+            "fps": fps,
             "requested": {"size": size, "fps": fps},
         }
 

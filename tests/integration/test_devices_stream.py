@@ -133,3 +133,22 @@ def test_fails_cleanly_when_the_server_never_returns(server: MjpegServer) -> Non
                 server.stop()
     assert src.state is SourceState.FAILED
     assert [e.state for e in events][-1] is SourceState.FAILED
+
+
+def test_close_from_another_thread_during_an_outage(server: MjpegServer) -> None:
+    import threading
+
+    # bounded: without close() it would end FAILED after ~3 s instead of ENDED
+    policy = ReconnectPolicy(
+        initial_delay_s=0.1, max_delay_s=0.1, max_attempts=30, read_timeout_s=1.0, open_timeout_s=3.0
+    )
+    src = open_source(server.url, reconnect=policy)
+    it = iter(src)
+    next(it)
+    server.stop()  # the source now retries
+    closer = threading.Timer(0.5, src.close)
+    closer.start()
+    rest = list(it)  # returns once closed, without raising
+    closer.join()
+    assert src.state is SourceState.ENDED
+    assert len(rest) < 40
