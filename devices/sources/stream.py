@@ -12,11 +12,13 @@ import cv2
 import numpy as np
 
 from .live import Capture, LiveSource, ReconnectPolicy, StateCallback
+from .native import quiet_native_logs
 from .options import check_options, parse_fps, parse_size
 
 
 class _FfmpegCapture:
     def __init__(self, uri: str, policy: ReconnectPolicy, size: tuple[int, int] | None) -> None:
+        quiet_native_logs()
         params = [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
             int(policy.open_timeout_s * 1000),

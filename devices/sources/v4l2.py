@@ -16,6 +16,7 @@ import numpy as np
 from edge_sdk.errors import OptionsError
 
 from .live import Capture, LiveSource, ReconnectPolicy, StateCallback
+from .native import quiet_native_logs
 from .options import check_options, parse_fps, parse_size
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def fourcc_text(code: float) -> str:
 
 class _V4l2Capture:
     def __init__(self, path: str, size: tuple[int, int] | None, fps: float | None, fourcc: str) -> None:
+        quiet_native_logs()
         self.cap = cv2.VideoCapture(path, cv2.CAP_V4L2)
         if not self.cap.isOpened():
             self.cap.release()

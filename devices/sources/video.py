@@ -12,6 +12,7 @@ from edge_sdk.errors import SourceError
 from edge_sdk.frame import Frame
 
 from .base import Source, SourceState
+from .native import quiet_native_logs
 from .options import check_options, parse_fps, parse_size
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class VideoFileSource(Source):
         path = Path(uri)
         if not path.is_file():
             raise SourceError(f"no such video file: {uri}")
+        quiet_native_logs()
         self.cap = cv2.VideoCapture(str(path))
         if not self.cap.isOpened():
             self.cap.release()

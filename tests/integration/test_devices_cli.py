@@ -125,3 +125,25 @@ def test_classify_video_file_source(assets: Path, tmp_path: Path) -> None:
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["frame"] for r in rows] == [0, 1, 2]
     assert all(r["classes"][0]["label"] == "macaw" for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("usb:9", "edge-sdk: error: cannot open camera usb:9"),
+        ("/dev/video9", "edge-sdk: error: cannot open camera /dev/video9"),
+        (
+            "http://127.0.0.1:9/stream.mjpg",
+            "edge-sdk: error: cannot open stream http://127.0.0.1:9/stream.mjpg",
+        ),
+        ("missing_clip.mp4", "edge-sdk: error: no such video file: missing_clip.mp4"),
+    ],
+)
+def test_unopenable_source_is_one_error_line(assets: Path, uri: str, message: str) -> None:
+    if uri.startswith(("/dev/", "usb:")) and Path("/dev/video9").exists():
+        pytest.skip("/dev/video9 exists here")
+    model = assets / "classification/mobilenet_v1_0.5_160_quant.tflite"
+    out = cli("classify", "--model", str(model), uri)
+    assert out.returncode == 1 and out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), out.stderr
