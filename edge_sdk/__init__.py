@@ -34,6 +34,8 @@ _EXPORTS = {
     "load_image": "edge_sdk.image",
     "as_rgb": "edge_sdk.image",
     "open_source": "devices.sources",
+    "ReconnectPolicy": "devices.sources",
+    "SourceState": "devices.sources",
     "EdgeSdkError": "edge_sdk.errors",
     "FaceRecognizer": "edge_sdk.faces.recognizer",
     "RecognizerOptions": "edge_sdk.faces.recognizer",
