@@ -289,13 +289,17 @@ def add_signature(model: bytes) -> bytes:
 
     Gives a model without a SignatureDef a ``serving_default`` one (tensor names as keys):
     ai-edge-quantizer calibrates through signature runners, and old models such as
-    MobileFaceNet have none. Also normalizes the opcode table (see :func:`normalize_opcodes`)
-    and turns float16 weights into float32 ones (:func:`fold_fp16_weights`).
+    MobileFaceNet have none. Also normalizes the opcode table (see :func:`normalize_opcodes`),
+    turns float16 weights into float32 ones (:func:`fold_fp16_weights`) and rewrites MINIMUM
+    into quantizable ops (:func:`converters.rewrites.rewrite_minimum`).
     """
+    from .rewrites import rewrite_minimum
+
     schema = _schema()
     obj = _load(model)
     normalize_opcodes(obj)
     fold_fp16_weights(obj)
+    rewrite_minimum(obj)
     if not obj.signatureDefs:
         sg = obj.subgraphs[0]
 

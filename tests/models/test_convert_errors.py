@@ -28,7 +28,8 @@ SIZE = 16
 class Models:
     good: Path  # .keras, 16x16x3 -> 3 classes
     nan: Path  # .keras whose conv kernel is NaN
-    minimum: Path  # float .tflite with a MINIMUM op (ai-edge-quantizer keeps it float)
+    minimum: Path  # float .tflite with a MINIMUM op (rewritten to MAXIMUM/ADD/SUB before quantizing)
+    elu: Path  # float .tflite with an ELU op (ai-edge-quantizer has no int8 rule: stays float)
     erf: Path  # SavedModel with tf.math.erf (no TFLite builtin)
     images: Path  # 12 decodable images
 
@@ -63,6 +64,10 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     x = keras.layers.Minimum()([a, b])
     x = keras.layers.GlobalAveragePooling2D()(x)
     (root / "minimum.tflite").write_bytes(float_tflite_from_keras(keras.Model(inp, keras.layers.Dense(3)(x))))
+    inp = keras.Input((SIZE, SIZE, 3), batch_size=1)
+    x = keras.layers.Activation("elu")(keras.layers.Conv2D(4, 3)(inp))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    (root / "elu.tflite").write_bytes(float_tflite_from_keras(keras.Model(inp, keras.layers.Dense(3)(x))))
 
     class Erf(tf.Module):
         def __init__(self) -> None:
@@ -84,7 +89,12 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     for i in range(12):
         cv2.imwrite(str(images / f"{i}.png"), rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))
     return Models(
-        root / "good.keras", root / "nan.keras", root / "minimum.tflite", root / "erf_saved_model", images
+        root / "good.keras",
+        root / "nan.keras",
+        root / "minimum.tflite",
+        root / "elu.tflite",
+        root / "erf_saved_model",
+        images,
     )
 
 
@@ -104,7 +114,7 @@ CASES: list[tuple[str, str, int, int, dict, type[Exception], str]] = [
     ("too few images", "good", 3, 0, {}, CalibrationError, "at least 8 decodable images, found 3"),
     ("only undecodable images", "good", 0, 9, {}, CalibrationError, "9 of 9 files could not be decoded"),
     ("model produces NaN", "nan", 12, 0, {}, NonFiniteOutputError, "NaN or infinite values in output 0"),
-    ("op without int8 kernel (.tflite)", "minimum", 12, 0, {}, UnsupportedOpsError, "MINIMUM"),
+    ("op without int8 rule (.tflite)", "elu", 12, 0, {}, UnsupportedOpsError, "ELU"),
     ("op without TFLite builtin (SavedModel)", "erf", 12, 0, {}, UnsupportedOpsError, "Erf"),
     ("missing compiler", "good", 12, 0, {"edgetpu": True}, EdgeTpuCompilerNotFoundError, "edgetpu_compiler"),
     (
@@ -164,7 +174,7 @@ def test_allow_float_ops_keeps_them_and_reports_them(models: Models, tmp_path: P
     out = tmp_path / "m.tflite"
     result = convert(
         ConvertOptions(
-            model=models.minimum,
+            model=models.elu,
             calibration=str(models.images),
             output=out,
             allow_float_ops=True,
@@ -173,12 +183,26 @@ def test_allow_float_ops_keeps_them_and_reports_them(models: Models, tmp_path: P
         )
     )
     assert out.is_file()
-    assert result.report["ops"]["float_ops"] == ["MINIMUM"]
+    assert result.report["ops"]["float_ops"] == ["ELU"]
     rows = {(r["op"], r["precision"]) for r in result.report["ops"]["table"]}
-    assert ("MINIMUM", "float") in rows and ("CONV_2D", "int8") in rows
-    # The pre-check sees the float op: the Edge TPU stops there.
+    assert ("ELU", "float") in rows and ("CONV_2D", "int8") in rows
+    # The pre-check sees the float boundary: the Edge TPU stops there.
     first = result.report["edgetpu"]["precheck"]["first_unsupported"]
-    assert first is not None and first["op"] in ("DEQUANTIZE", "MINIMUM")
+    assert first is not None and first["op"] in ("DEQUANTIZE", "ELU")
+
+
+def test_minimum_is_rewritten_and_fully_int8(models: Models, tmp_path: Path) -> None:
+    from edge_sdk.model import Model
+
+    out = tmp_path / "m.tflite"
+    report = convert(
+        ConvertOptions(
+            model=models.minimum, calibration=str(models.images), output=out, progress=False, latency_runs=2
+        )
+    ).report
+    assert report["ops"]["float_ops"] == []
+    assert "MINIMUM" not in Model(out).file.op_counts and "MINIMUM" in Model(models.minimum).file.op_counts
+    assert report["fidelity"]["outputs"][0]["cosine_mean"] > 0.99
 
 
 def test_cli_reports_one_line_and_exit_1(

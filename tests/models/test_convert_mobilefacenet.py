@@ -1,8 +1,8 @@
 """The float MobileFaceNet from the assets, quantized by ``edge-sdk convert`` with calibration on
 the face photos, still separates identities after 5-point ArcFace alignment.
 
-ai-edge-quantizer (0.10) has no int8 kernel mapping for MINIMUM (half of MobileFaceNet's
-PReLU), so the conversion needs --allow-float-ops, and the report must list MINIMUM.
+ai-edge-quantizer (0.10) has no int8 rule for MINIMUM (half of MobileFaceNet's PReLUs);
+``converters.rewrites`` turns it into MAXIMUM and SUB, so the model becomes fully int8.
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ def test_quantized_mobilefacenet_separates_identities(assets: Path, tmp_path: Pa
             str(out),
             "--report",
             str(report_path),
-            "--allow-float-ops",
             "--task",
             "embedding",
             "--latency-runs",
@@ -70,7 +69,8 @@ def test_quantized_mobilefacenet_separates_identities(assets: Path, tmp_path: Pa
     assert rc == 0
     report = json.loads(report_path.read_text())
     assert report["model"]["format"] == "tflite"
-    assert report["ops"]["float_ops"] == ["MINIMUM"]
+    assert report["ops"]["float_ops"] == []
+    assert report["edgetpu"]["precheck"]["fully_mapped"] is True
     assert report["size"]["ratio"] > 2.5
 
     model = Model(out)
