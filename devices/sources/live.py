@@ -7,7 +7,9 @@ How it works:
   device, reads frames in a loop and releases the handle when it stops. No other thread ever
   touches the handle, so a read that never returns cannot race with ``release()``.
 - The reader keeps only the newest frame (older unread frames are counted in ``dropped``), so
-  a slow consumer sees current frames and no backlog builds up.
+  a slow consumer sees current frames and no backlog builds up. Frames are converted to RGB
+  (and resized, where asked) by the consumer when it takes them, so dropped frames cost no
+  conversion.
 - The consumer waits at most ``ReconnectPolicy.read_timeout_s`` for a frame. A read error, the
   end of the stream, or a timeout marks the connection lost: the old reader is told to stop
   (it releases its device as soon as its blocked call returns) and a new connection is tried
@@ -38,11 +40,16 @@ log = logging.getLogger(__name__)
 
 
 class Capture(Protocol):
-    """One open connection to a device, used only by its reader thread."""
+    """One open connection to a device. ``read`` and ``release`` are called only by its
+    reader thread; ``to_rgb`` by the consumer, only for frames it actually takes (frames
+    dropped to stay current are never converted), and it must not touch the device."""
 
     def read(self) -> np.ndarray | None:
-        """Block until the next frame; return it as RGB uint8 ``(H, W, 3)``, or None when the
-        device or stream has gone (an exception means the same)."""
+        """Block until the next frame; return it as the device delivers it (e.g. BGR), or
+        None when the device or stream has gone (an exception means the same)."""
+
+    def to_rgb(self, raw: np.ndarray) -> np.ndarray:
+        """Convert a frame from :meth:`read` to ``(H, W, 3)`` RGB uint8."""
 
     def release(self) -> None:
         """Release the device. Called once, from the reader thread."""
@@ -131,6 +138,7 @@ class _Reader(threading.Thread):
         self.lost = False  # no more frames will come from this connection
         self.error: str | None = None
         self.info: Any = None
+        self.to_rgb: Callable[[np.ndarray], np.ndarray] = _identity
         self.newest: tuple[np.ndarray, float] | None = None
         self.captured = 0
         self.overwritten = 0
@@ -147,6 +155,7 @@ class _Reader(threading.Thread):
         with self.cond:
             self.opened = True
             self.info = getattr(cap, "info", None)
+            self.to_rgb = cap.to_rgb
             self.cond.notify_all()
         try:
             while not self.stop_event.is_set():
@@ -206,6 +215,10 @@ class _Reader(threading.Thread):
                 self.cond.wait(min(left, 0.25))
             item, self.newest = self.newest, None
             return item
+
+
+def _identity(raw: np.ndarray) -> np.ndarray:
+    return raw
 
 
 def _describe(exc: BaseException) -> str:
@@ -385,7 +398,7 @@ class LiveSource(Source):
                     reader.overwritten = 0
                 self._seq += seq_jump
                 self._last_frame_t = t
-                yield Frame(image, self._seq, t, self.uri)
+                yield Frame(reader.to_rgb(image), self._seq, t, self.uri)
                 self._seq += 1
         finally:
             self.close()

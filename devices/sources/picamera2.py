@@ -74,10 +74,12 @@ class _Picamera2Capture:
         }
 
     def read(self) -> np.ndarray | None:
-        bgr = self.cam.capture_array("main")
-        if bgr is None:
-            return None
-        return cv2.cvtColor(np.asarray(bgr), cv2.COLOR_BGR2RGB)
+        bgr = self.cam.capture_array("main")  # a copy; RGB888 bytes are B, G, R
+        return None if bgr is None else np.asarray(bgr)
+
+    @staticmethod
+    def to_rgb(bgr: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
     def release(self) -> None:
         try:

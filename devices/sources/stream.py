@@ -40,8 +40,9 @@ class _FfmpegCapture:
 
     def read(self) -> np.ndarray | None:
         ok, bgr = self.cap.read()
-        if not ok or bgr is None:
-            return None
+        return bgr if ok and bgr is not None else None
+
+    def to_rgb(self, bgr: np.ndarray) -> np.ndarray:
         if self.size is not None and (bgr.shape[1], bgr.shape[0]) != self.size:
             bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -79,8 +79,10 @@ class _V4l2Capture:
 
     def read(self) -> np.ndarray | None:
         ok, bgr = self.cap.read()
-        if not ok or bgr is None:
-            return None
+        return bgr if ok and bgr is not None else None
+
+    @staticmethod
+    def to_rgb(bgr: np.ndarray) -> np.ndarray:
         if bgr.ndim == 2 or bgr.shape[2] == 1:
             return cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
