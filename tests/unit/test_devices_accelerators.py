@@ -267,3 +267,14 @@ def test_cpu_request_keeps_threads_and_prefers_cpu_twin(pair: tuple[Path, Path])
 def test_missing_model(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFoundError):
         resolve_model(tmp_path / "nope.tflite", None, tpus=[])
+
+
+def test_where_tpus_cannot_be_enumerated(pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import devices.pairing as pairing
+
+    monkeypatch.setattr(platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(pairing, "list_edgetpus", lambda: [])
+    path, acc = resolve_model(pair[0], "edgetpu")  # the delegate decides
+    assert path == pair[1] and acc.kind is AcceleratorKind.EDGETPU
+    path, acc = resolve_model(pair[0], None)  # automatic mode stays on the CPU
+    assert path == pair[0] and acc.kind is AcceleratorKind.CPU
