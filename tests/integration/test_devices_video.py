@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -68,3 +69,16 @@ def test_missing_and_undecodable_files(tmp_path: Path) -> None:
     bad.write_bytes(b"not a video at all" * 10)
     with pytest.raises(SourceError, match="cannot decode video"):
         open_source(str(bad))
+
+
+def test_truncated_file_ends_cleanly_with_a_warning(
+    clip: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    with caplog.at_level(logging.WARNING), open_source(str(cut)) as src:
+        frames = list(src)
+    assert 0 < len(frames) < COUNT
+    assert src.state is SourceState.ENDED
+    assert f"ended after {len(frames)} of the {COUNT} frames" in caplog.text
