@@ -116,6 +116,26 @@ def tiny_add_model() -> bytes:
     return bytes(b.Output())
 
 
+def _cli_devices() -> dict[str, Any]:
+    """Run ``edge-sdk devices --json`` in-process and return its JSON object.
+
+    Building the parser imports every subcommand module, so this also proves that none of them
+    needs an optional extra (TensorFlow, paho-mqtt, picamera2, ...) just to start.
+    """
+    import contextlib
+    import io
+
+    from edge_sdk.cli.main import main as cli_main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli_main(["devices", "--json"])
+    if code != 0:
+        raise SystemExit(f"edge-sdk devices --json exited {code}")
+    parsed: dict[str, Any] = json.loads(out.getvalue().strip().splitlines()[-1])
+    return parsed
+
+
 def _stage(msg: str) -> None:
     print(f"smoke: {msg}", flush=True)
 
@@ -169,6 +189,17 @@ def main(argv: list[str] | None = None) -> int:
         failures.append(f"backend is {backend.name.value}, expected {args.expect_backend}")
     if args.expect_version and backend.version != args.expect_version:
         failures.append(f"{backend.name.value} is version {backend.version}, expected {args.expect_version}")
+
+    _stage("edge-sdk devices --json (builds the whole CLI on the base install)")
+    try:
+        devices = _cli_devices()
+    except (Exception, SystemExit) as exc:  # report it in the table, then go on to classify
+        devices = {}
+        failures.append(f"edge-sdk devices --json failed: {exc!r}")
+    result["cli_devices_backend"] = devices.get("backend")
+    want = {"name": backend.name.value, "version": backend.version}
+    if devices and devices.get("backend") != want:
+        failures.append(f"edge-sdk devices reports backend {devices.get('backend')}, expected {want}")
 
     from edge_sdk.model import Model
 
