@@ -76,4 +76,7 @@ class JsonlSink(Sink):
     def close(self) -> None:
         f, self._file = self._file, None
         if f is not None and f is not sys.stdout:
-            f.close()
+            try:
+                f.close()
+            except OSError as exc:
+                raise SinkError(f"cannot write to {self.path}: {exc.strerror or exc}") from exc

@@ -77,7 +77,8 @@ class MqttSink(Sink):
     """Publish each result's record (JSON, UTF-8) to an MQTT broker.
 
     Args:
-        uri: see the module docstring. User name and password may be percent-encoded.
+        uri: see the module docstring. User name and password may be percent-encoded;
+            ``uri`` keeps the URI with the password masked.
         qos: 0, 1 or 2. retain: set the retain flag (the broker keeps the last record).
         client_id: MQTT client id (default: random). keepalive: seconds.
         queue: most messages waiting to be sent (>= 1). connect_timeout_s: how long
@@ -95,8 +96,10 @@ class MqttSink(Sink):
     """
 
     def __init__(self, uri: str, **options: Any) -> None:
-        self.uri = uri
         parts = urlsplit(uri)
+        if parts.password is not None:  # never show the password in messages
+            uri = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+        self.uri = uri
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise OptionsError(f"expected mqtt://[user:pass@]host[:port]/topic or mqtts://..., got {uri!r}")
         self.tls = parts.scheme == "mqtts"
@@ -110,7 +113,7 @@ class MqttSink(Sink):
         self.password = unquote(parts.password) if parts.password else None
         self.topic_template = parts.path.lstrip("/")
         if not self.topic_template:
-            raise OptionsError(f"mqtt sink {self._safe_uri()} needs a topic: mqtt://host/topic/{{source}}")
+            raise OptionsError(f"mqtt sink {self.uri} needs a topic: mqtt://host/topic/{{source}}")
         fields = {f for _, f, _, _ in string.Formatter().parse(self.topic_template) if f is not None}
         unknown = fields - TOPIC_FIELDS
         if unknown:
@@ -145,15 +148,12 @@ class MqttSink(Sink):
         self.published = 0
         self.dropped = 0
         self.connected = threading.Event()
-        self._pending: set[int] = set()
-        self._lock = threading.RLock()  # paho may call on_publish inside publish()
+        self._pending: set[int] = set()  # published, not yet confirmed (sent for QoS 0)
+        self._early: set[int] = set()  # confirmed before write() recorded them
+        self._lock = threading.Lock()
         self._client: Any = None
         self._last_warning = 0.0
-        self._queue_full_rc = -1
-
-    def _safe_uri(self) -> str:
-        """The URI without its password, for messages."""
-        return self.uri.replace(f":{self.password}@", ":***@") if self.password else self.uri
+        self._queue_full_rc = self._no_conn_rc = -1
 
     def open(self, context: SinkContext) -> None:
         try:
@@ -188,6 +188,7 @@ class MqttSink(Sink):
         client.loop_start()
         self._client = client
         self._queue_full_rc = int(mqtt.MQTT_ERR_QUEUE_SIZE)
+        self._no_conn_rc = int(mqtt.MQTT_ERR_NO_CONN)
         if not self.connected.wait(opts["connect_timeout_s"]):
             log.warning(
                 "MQTT broker %s:%d not reachable within %.1f s; publishing will start when it is "
@@ -206,25 +207,34 @@ class MqttSink(Sink):
         self.connected.set()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set() and self._client is not None:  # not our own close()
             log.warning("MQTT connection to %s:%d lost (%s); reconnecting", self.host, self.port, reason)
         self.connected.clear()
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
         with self._lock:
-            self._pending.discard(mid)
+            if mid in self._pending:
+                self._pending.discard(mid)
+            else:
+                self._early.add(mid)
 
     def write(self, result: TaskResult) -> None:
         if self._client is None or self.topic is None:
-            raise SinkError(f"mqtt sink {self._safe_uri()} was not opened")
+            raise SinkError(f"mqtt sink {self.uri} was not opened")
         payload = json.dumps(result.record, separators=(",", ":"), ensure_ascii=False)
-        with self._lock:  # hold it so on_publish cannot run before the mid is recorded
-            info = self._client.publish(self.topic, payload, qos=self.qos, retain=self.retain)
-            if info.rc == 0:
-                self.published += 1
-                if self.qos > 0 or not info.is_published():
+        # Never hold our lock while calling paho: its network thread holds paho's own lock when
+        # it calls on_publish, which takes ours.
+        info = self._client.publish(self.topic, payload, qos=self.qos, retain=self.retain)
+        # QoS 1/2 messages published while disconnected stay in paho's queue (rc NO_CONN)
+        # and go out after the reconnection; QoS 0 ones are lost.
+        if info.rc == 0 or (info.rc == self._no_conn_rc and self.qos > 0):
+            self.published += 1
+            with self._lock:
+                if info.mid in self._early:  # confirmed before we got here
+                    self._early.discard(info.mid)
+                else:
                     self._pending.add(info.mid)
-                return
+            return
         self.dropped += 1
         now = time.monotonic()
         if now - self._last_warning > 10.0:
