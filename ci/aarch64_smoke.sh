@@ -9,7 +9,8 @@
 #   SMOKE_HOST=0 bash ci/aarch64_smoke.sh    # skip the x86-64 host cells
 #   SMOKE_QEMU_GAP_CHECK=1 bash ci/aarch64_smoke.sh     # also show the QEMU 7.2 /proc/cpuinfo gap
 #   AARCH64_CPUINFO_SHIM=0 bash ci/aarch64_smoke.sh     # no Pi /proc/cpuinfo under QEMU 7.2 (fails)
-#   AARCH64_QEMU_CPU=cortex-a76 bash ci/aarch64_smoke.sh # emulate a Raspberry Pi 5's core
+#   AARCH64_QEMU_CPU=cortex-a76 bash ci/aarch64_smoke.sh # every cell on a Raspberry Pi 5's core
+#   SMOKE_PI5=0 bash ci/aarch64_smoke.sh     # skip the extra bookworm cell on a Pi 5 core
 #   QEMU=/path/to/qemu-aarch64 bash ci/aarch64_smoke.sh # another QEMU build (e.g. trixie's 10.0)
 #
 # Per suite: debootstrap's first stage (--foreign) downloads an arm64 minbase + python3; its
@@ -72,7 +73,8 @@ print_summary() {
   for i in "${!STEP_NAMES[@]}"; do printf '%6s  %s\n' "${STEP_SECS[$i]}" "${STEP_NAMES[$i]}"; done
   printf '%6s  %s\n' "$(($(date +%s) - T0))" "TOTAL"
   echo
-  echo "==== aarch64 smoke matrix (base install, MobileNet v1 0.5/160 uint8 on parrot.jpg, expect 89 macaw)"
+  echo "==== aarch64 smoke matrix (base install, MobileNet v1 0.5/160 uint8 on parrot.jpg, expect 89 macaw;"
+  echo "     aarch64 = QEMU -cpu $QEMU_CPU, except cells marked Pi5 = cortex-a76)"
   {
     printf 'STATUS\tOS\tARCH\tPYTHON\tCELL\tBACKEND\tNUMPY\tOPENCV\tTOP-1\tSMOKE_S\tNOTE\n'
     for i in "${ROWS[@]}"; do printf '%s\n' "$i"; done
@@ -151,15 +153,23 @@ cpuinfo_shim() {
     return 0
   fi
   n=$(getconf _NPROCESSORS_CONF)
+  # What the Pi's own kernel prints: Pi 5 (BCM2712, Cortex-A76) when emulating that core,
+  # otherwise Pi 4 (BCM2711, Cortex-A72).
+  local features="fp asimd evtstrm crc32 cpuid" variant=0x0 part=0xd08 revision=3 model="Raspberry Pi 4 Model B"
+  if [ "$QEMU_CPU" = cortex-a76 ]; then
+    features="fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp"
+    variant=0x4 part=0xd0b revision=1 model="Raspberry Pi 5 Model B"
+  fi
   mkdir -p "$root/proc"
   {
     for ((i = 0; i < n; i++)); do
-      printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n' "$i"
-      printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n'
+      printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: %s\n' "$i" "$features"
+      printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: %s\nCPU part\t: %s\nCPU revision\t: %s\n\n' \
+        "$variant" "$part" "$revision"
     done
-    printf 'Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B (emulated by edge_sdk ci/aarch64_smoke.sh)\n'
+    printf 'Model\t\t: %s (emulated by edge_sdk ci/aarch64_smoke.sh)\n' "$model"
   } >"$root/proc/cpuinfo"
-  echo "qemu passes the host's x86 /proc/cpuinfo through; serving a Raspberry Pi 4 (Cortex-A72) one from $root/proc/cpuinfo"
+  echo "qemu passes the host's x86 /proc/cpuinfo through; serving a $model one (CPU part $part) from $root/proc/cpuinfo"
 }
 
 # quiet_pip LOG PIP ARGS...: run pip, show its output only when it fails.
@@ -292,6 +302,20 @@ for suite in $SUITES; do
       "$QEMU" -cpu "$QEMU_CPU" -L "$root" "$root/usr/bin/python3" -- \
       "${plat[@]}" --python-version "$pyver" --implementation cp --only-binary=:all:
   done
+  if [ "$suite" = bookworm ] && [ "${SMOKE_PI5:-1}" = 1 ] && [ "$QEMU_CPU" != cortex-a76 ] &&
+    [ -d "$WORK/site/$suite-litert-newest/deps" ]; then
+    # The same install on a Raspberry Pi 5's core: XNNPACK then takes its dot-product kernels.
+    dir=$WORK/site/$suite-litert-newest
+    v=$(dist_version "$dir/deps" ai_edge_litert)
+    saved_cpu=$QEMU_CPU
+    QEMU_CPU=cortex-a76
+    cpuinfo_shim "$root"
+    BACKEND_DESC="ai_edge_litert $v" CUR_MACHINE=aarch64 CUR_PYTHON=$pyver
+    step "$suite/litert-newest/Pi5: smoke (-cpu cortex-a76)" run_smoke "$suite/litert-newest/Pi5" "$os" \
+      "$dir/deps" "$dir/proj" ai_edge_litert "$v" "$QEMU" -cpu cortex-a76 -L "$root" "$root/usr/bin/python3" || true
+    QEMU_CPU=$saved_cpu
+    cpuinfo_shim "$root"
+  fi
   if [ "${SMOKE_QEMU_GAP_CHECK:-0}" = 1 ] && [ -f "$root/proc/cpuinfo" ]; then
     # Evidence for docs/portability.md: the newest ai-edge-litert without the shim.
     mv "$root/proc/cpuinfo" "$root/proc/cpuinfo.pi4"
