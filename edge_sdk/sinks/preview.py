@@ -85,7 +85,9 @@ function show(rec) {
   $("results").textContent = JSON.stringify(rec, null, 1);
 }
 function poll() { fetch("results").then((r) => r.json()).then(show).catch(() => {}); }
-poll();
+// the first results synchronously, so the page shows them as soon as it has loaded
+try { const x = new XMLHttpRequest(); x.open("GET", "results", false); x.send();
+  if (x.status === 200) show(JSON.parse(x.responseText)); } catch (e) { poll(); }
 if (window.EventSource) {
   const es = new EventSource("events");
   es.onmessage = (e) => show(JSON.parse(e.data));
@@ -94,6 +96,7 @@ if (window.EventSource) {
 function size() { const img = $("video");
   $("image-size").textContent = img.naturalWidth + "x" + img.naturalHeight; }
 $("video").addEventListener("load", size);
+size();
 setInterval(size, 100);
 fetch("info").then((r) => r.json()).then((i) => { $("task").textContent = i.task; }).catch(() => {});
 </script>
