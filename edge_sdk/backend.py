@@ -11,9 +11,11 @@ import enum
 import functools
 import importlib
 import os
+import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from .errors import BackendError
@@ -32,7 +34,7 @@ class BackendName(str, enum.Enum):
 _MODULES = {
     BackendName.AI_EDGE_LITERT: ("ai_edge_litert.interpreter", "ai-edge-litert"),
     BackendName.TFLITE_RUNTIME: ("tflite_runtime.interpreter", "tflite-runtime"),
-    BackendName.TENSORFLOW: ("tensorflow.lite", "tensorflow"),
+    BackendName.TENSORFLOW: ("tensorflow.lite.python.interpreter", "tensorflow"),
 }
 
 
@@ -60,16 +62,42 @@ def _distribution_version(dist: str) -> str:
     return "unknown"
 
 
+def arm_cpuinfo_problem() -> str | None:
+    """Why ai-edge-litert >= 2.2 would crash on this machine, or None when it will not.
+
+    Its bundled cpuinfo library segfaults while initialising XNNPACK when ``/proc/cpuinfo``
+    has no ARM ``CPU implementer``/``CPU part`` lines: never on a real ARM kernel, but on
+    aarch64 emulated by QEMU user mode 7.x, which shows the x86 host's file (docs/portability.md).
+    """
+    if platform.system() != "Linux" or platform.machine() not in ("aarch64", "arm64"):
+        return None
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return None
+    if "CPU implementer" in text and "CPU part" in text:
+        return None
+    try:
+        major, minor = (int(x) for x in metadata.version("ai-edge-litert").split(".")[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return None
+    if (major, minor) < (2, 2):
+        return None
+    return (
+        "/proc/cpuinfo has no ARM CPU entries (an x86 host seen through QEMU user mode 7.x?) and "
+        "ai-edge-litert >= 2.2 crashes on that; use QEMU >= 8, give the guest an ARM /proc/cpuinfo, "
+        "or pip install 'ai-edge-litert<2.2'"
+    )
+
+
 def _import(name: BackendName) -> Backend:
     module_name, dist = _MODULES[name]
+    if name is BackendName.AI_EDGE_LITERT:
+        problem = arm_cpuinfo_problem()
+        if problem:
+            raise ImportError(problem)
     module = importlib.import_module(module_name)
-    if name is BackendName.TENSORFLOW:
-        interpreter_cls = module.Interpreter
-        load_delegate = module.experimental.load_delegate
-    else:
-        interpreter_cls = module.Interpreter
-        load_delegate = module.load_delegate
-    return Backend(name, _distribution_version(dist), interpreter_cls, load_delegate)
+    return Backend(name, _distribution_version(dist), module.Interpreter, module.load_delegate)
 
 
 @functools.cache
