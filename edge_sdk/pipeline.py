@@ -173,24 +173,31 @@ class Pipeline:
         self.options = opts = options or PipelineOptions(**option_kwargs)
         self.task: TaskAdapter = adapt(task)
         built: list[Sink] = []
-        for s in sinks:
-            if isinstance(s, str):
-                built.append(open_sink(s))
-            elif isinstance(s, Sink):
-                built.append(s)
+        owned: list[Sink] = []  # built here from URIs: closed again if construction fails
+        try:
+            for s in sinks:
+                if isinstance(s, str):
+                    owned.append(open_sink(s))
+                    built.append(owned[-1])
+                elif isinstance(s, Sink):
+                    built.append(s)
+                else:
+                    raise OptionsError(f"a sink must be a URI or a Sink, got {type(s).__name__}")
+            if isinstance(source, str):
+                from devices.sources import open_source
+
+                self.source: Source = open_source(source)
             else:
-                raise OptionsError(f"a sink must be a URI or a Sink, got {type(s).__name__}")
+                from devices.sources import Source as SourceBase
+
+                if not isinstance(source, SourceBase):
+                    raise OptionsError(f"source must be a URI or a Source, got {type(source).__name__}")
+                self.source = source
+        except BaseException:
+            for sink in owned:
+                _close_quietly(sink)
+            raise
         self.sinks = built
-        if isinstance(source, str):
-            from devices.sources import open_source
-
-            self.source: Source = open_source(source)
-        else:
-            from devices.sources import Source as SourceBase
-
-            if not isinstance(source, SourceBase):
-                raise OptionsError(f"source must be a URI or a Source, got {type(source).__name__}")
-            self.source = source
         self.drop_oldest = bool(self.source.live) if opts.drop_oldest is None else opts.drop_oldest
         self.stats = PipelineStats()
         self._frames: queue.Queue[Any] = queue.Queue(maxsize=opts.queue_size)

@@ -209,3 +209,15 @@ def test_started_twice_and_wait_before_start() -> None:
     p.run()
     with pytest.raises(PipelineError, match="already started"):
         p.start()
+
+
+def test_sinks_built_from_uris_are_closed_when_the_source_fails(tmp_path: Path) -> None:
+    from edge_sdk.errors import SourceError
+
+    def previews() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "edge-sdk-preview" and t.is_alive()}
+
+    before = previews()
+    with pytest.raises(SourceError, match="no such video file"):
+        Pipeline(str(tmp_path / "missing.mp4"), RecordingTask(), ["preview:0"])
+    assert previews() <= before
