@@ -261,6 +261,8 @@ class Pipeline:
         """Ask the pipeline to stop: capture ends, queued frames are discarded, results already
         computed are written and the sinks closed. Returns at once (use :meth:`wait`);
         safe from any thread and from signal handlers."""
+        if self._stop.is_set():
+            return
         if self._stop_requested_at is None:
             self._stop_requested_at = time.monotonic()
         self._stop.set()
