@@ -207,6 +207,7 @@ class Pipeline:
         self._error: BaseException | None = None
         self._error_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._closers: list[threading.Thread] = []
         self._t0: float | None = None
         self._t_end: float | None = None
         self._stop_requested_at: float | None = None
@@ -268,7 +269,7 @@ class Pipeline:
         self._stop.set()
         if self.source.live:
             # unblocks a read that waits for the device; live sources allow close from any thread
-            threading.Thread(target=_close_quietly, args=(self.source,), daemon=True).start()
+            self._close_source_async()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the run to end; True when it has, False when ``timeout`` seconds passed.
@@ -338,6 +339,11 @@ class Pipeline:
     # -- stages ----------------------------------------------------------------------------------
 
     def _finish(self) -> None:
+        # A live source's close() waits (bounded) for its reader thread to leave the device
+        # read: wait for it too, so that no thread is inside the capture library at exit.
+        deadline = time.monotonic() + self.options.stop_timeout_s
+        for t in self._closers:
+            t.join(max(0.0, deadline - time.monotonic()))
         if not self._finished:
             self._finished = True
             self._t_end = time.monotonic()
@@ -353,7 +359,12 @@ class Pipeline:
         self._abort.set()
         self._stop.set()
         if self.source.live:
-            threading.Thread(target=_close_quietly, args=(self.source,), daemon=True).start()
+            self._close_source_async()
+
+    def _close_source_async(self) -> None:
+        t = threading.Thread(target=_close_quietly, args=(self.source,), name="edge-sdk-close", daemon=True)
+        self._closers.append(t)
+        t.start()
 
     def _put(self, q: queue.Queue[Any], item: Any) -> bool:
         """Blocking put that gives up on abort (False)."""
