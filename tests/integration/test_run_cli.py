@@ -23,13 +23,23 @@ def edge_sdk(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[st
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def photo_video(path: Path, photos: list[Path], size: tuple[int, int], repeat: int = 1) -> Path:
-    """A video cycling through ``photos`` (each resized to ``size``), ``repeat`` times."""
+def photo_video(
+    path: Path, photos: list[Path], size: tuple[int, int], repeat: int = 1, keep_aspect: bool = False
+) -> Path:
+    """A video cycling through ``photos`` (each resized to ``size``, or fitted inside it on a
+    black canvas with ``keep_aspect``), ``repeat`` times."""
     frames = []
     for p in photos:
         image = cv2.imread(str(p))
         assert image is not None, p
-        frames.append(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+        if keep_aspect:
+            scale = min(size[0] / image.shape[1], size[1] / image.shape[0])
+            w, h = round(image.shape[1] * scale), round(image.shape[0] * scale)
+            canvas = np.zeros((size[1], size[0], 3), np.uint8)
+            canvas[:h, :w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+            frames.append(canvas)
+        else:
+            frames.append(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 10, size)
     for _ in range(repeat):
         for f in frames:
@@ -226,3 +236,31 @@ def test_signals_stop_cleanly(mobilenet: Path, tmp_path: Path, sig: signal.Signa
     frames = [json.loads(x)["frame"] for x in lines]  # every line is whole JSON
     assert frames == list(range(len(frames))) and len(frames) < 3000
     assert [json.loads(x)["frame"] for x in out.read_text().splitlines()] == frames
+
+
+def test_faces_recognised_against_a_gallery(assets: Path, tmp_path: Path) -> None:
+    faces = assets / "face"
+    detector = faces / "detectors" / "face_detection_short_range.tflite"
+    embedder = faces / "embedders" / "mobilefacenet.tflite"
+    gallery = tmp_path / "people.db"
+    enrol = edge_sdk(
+        "faces", "enroll", "--gallery", str(gallery), "--name", "obama", "--detector", str(detector),
+        "--embedder", str(embedder), str(faces / "images" / "tests" / "obama.jpg"),
+    )  # fmt: skip
+    assert enrol.returncode == 0, enrol.stderr
+    video = photo_video(
+        tmp_path / "two.mp4",
+        [faces / "images" / "tests" / "obama2.jpg", faces / "images" / "tests" / "biden.jpg"],
+        (400, 720),
+        keep_aspect=True,
+    )
+    proc = edge_sdk(
+        "run", "--task", "faces", "--model", str(detector), "--embedder", str(embedder),
+        "--gallery", str(gallery), "--source", str(video), "--sink", "jsonl:-",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    obama, biden = records(proc.stdout)
+    assert [f["identity"] for f in obama["faces"]] == ["obama"]
+    assert obama["faces"][0]["similarity"] >= 0.45
+    assert [f["identity"] for f in biden["faces"]] == [None]
+    assert biden["faces"][0]["similarity"] < 0.45
