@@ -28,7 +28,7 @@ def photo_video(
 ) -> Path:
     """A video cycling through ``photos`` (each resized to ``size``, or fitted inside it on a
     black canvas with ``keep_aspect``), ``repeat`` times."""
-    frames = []
+    frames: list[np.ndarray] = []
     for p in photos:
         image = cv2.imread(str(p))
         assert image is not None, p
