@@ -28,9 +28,16 @@ class Broker:
     """``mosquitto -c`` with one listener on 127.0.0.1:``port``; optional password file."""
 
     def __init__(
-        self, binary: str, workdir: Path, port: int | None = None, users: dict[str, str] | None = None
+        self,
+        binary: str,
+        workdir: Path,
+        port: int | None = None,
+        users: dict[str, str] | None = None,
+        tls: tuple[Path, Path, Path] | None = None,
     ) -> None:
+        """``tls``: (CA certificate, server certificate, server key) for a TLS listener."""
         self.binary = binary
+        self.tls = tls
         self.port = port or free_port()
         self.workdir = workdir
         self.users = users
@@ -44,6 +51,9 @@ class Broker:
             "user root",
             f"log_dest file {self.log}",
         ]
+        if self.tls:
+            ca, cert, key = self.tls
+            lines += [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"]
         if self.users:
             pw = self.workdir / "passwords"
             pw.write_text("".join(f"{u}:{p}\n" for u, p in self.users.items()))
@@ -87,3 +97,33 @@ class Broker:
         if self.proc is not None and self.proc.stdout:
             self.proc.stdout.close()
         self.proc = None
+
+
+def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 (SAN IP), made with openssl.
+
+    Returns ``(ca.pem, server.pem, server.key)``."""
+    openssl = shutil.which("openssl")
+    assert openssl is not None, "openssl is needed to make test certificates"
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True, cwd=folder)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+        "-subj", "/CN=edge-sdk test CA")  # fmt: skip
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    )
+    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "1", "-extfile", "san.cnf")  # fmt: skip
+    return folder / "ca.pem", folder / "server.pem", folder / "server.key"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from edge_sdk.pipeline import Pipeline
 from edge_sdk.sinks import SinkContext
 from edge_sdk.sinks.mqtt import MqttSink
-from tests.mosquitto_broker import Broker, free_port, mosquitto_binary
+from tests.mosquitto_broker import Broker, free_port, make_certificates, mosquitto_binary
 from tests.pipeline_helpers import RecordingTask, ScriptedSource, write_video
 
 mqtt = pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is needed: pip install 'edge-sdk[mqtt]'")
@@ -27,7 +28,9 @@ pytestmark = pytest.mark.skipif(
 class Subscriber:
     """Collects (topic, payload) pairs; resubscribes after a reconnect."""
 
-    def __init__(self, port: int, topic: str, user: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, port: int, topic: str, user: tuple[str, str] | None = None, ca: Path | None = None
+    ) -> None:
         self.messages: list[tuple[str, dict[str, Any]]] = []
         self.subscribed = threading.Event()
         self.cond = threading.Condition()
@@ -35,6 +38,8 @@ class Subscriber:
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}")
         if user:
             c.username_pw_set(*user)
+        if ca:
+            c.tls_set(ca_certs=str(ca))
         c.on_connect = lambda cl, ud, fl, rc, pr: cl.subscribe(topic, qos=1)
         c.on_subscribe = lambda cl, ud, mid, rcs, pr: self.subscribed.set()
         c.on_message = self._on_message
@@ -159,3 +164,25 @@ def test_reconnects_after_the_broker_restarts(tmp_path: Path) -> None:
         b.stop()
     assert [m["frame"] for _, m in got] == list(range(6))
     assert sink.dropped == 0
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make test certificates")
+def test_mqtts_with_a_private_ca(tmp_path: Path) -> None:
+    assert BINARY is not None
+    ca, cert, key = make_certificates(tmp_path)
+    b = Broker(BINARY, tmp_path, tls=(ca, cert, key)).start()
+    try:
+        sub = Subscriber(b.port, "secure/#", ca=ca)
+        sink = MqttSink(f"mqtts://127.0.0.1:{b.port}/secure/{{task}}?qos=1&ca_certs={ca}")
+        Pipeline(ScriptedSource(4, live=False), RecordingTask(), [sink]).run()
+        got = sub.wait_for(4)
+        sub.close()
+        assert [(t, m["frame"]) for t, m in got] == [("secure/classify", i) for i in range(4)]
+        # the system CAs do not know this broker: the sink never connects, and never blocks
+        untrusted = MqttSink(
+            f"mqtts://127.0.0.1:{b.port}/secure/x", connect_timeout_s=0.5, flush_timeout_s=0.2
+        )
+        stats = Pipeline(ScriptedSource(3, live=False), RecordingTask(), [untrusted]).run()
+        assert stats.written == 3 and not untrusted.connected.is_set() and untrusted.dropped == 3
+    finally:
+        b.stop()
