@@ -9,7 +9,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from .common import add_model_args, positive_int
+from .common import add_model_args, positive_int, resolve_model_args
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,5 +91,6 @@ def measure(
 
 
 def run(args: argparse.Namespace) -> int:
-    print(json.dumps(measure(args.model, args.runs, args.warmup, args.accelerator, args.threads)))
+    model_path, accelerator = resolve_model_args(args)
+    print(json.dumps(measure(str(model_path), args.runs, args.warmup, accelerator, args.threads)))
     return 0

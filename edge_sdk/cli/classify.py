@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import add_model_args, emit, iter_frames, positive_int, probability
+from .common import add_model_args, emit, iter_frames, positive_int, probability, resolve_model_args
 
 
 def register(sub: Any) -> None:
@@ -39,9 +39,7 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         resize=ResizeMode(args.resize) if args.resize else None,
     )
-    from devices.pairing import resolve_model
-
-    model_path, accelerator = resolve_model(args.model, args.accelerator, strict=args.strict)
+    model_path, accelerator = resolve_model_args(args)
     clf = Classifier(
         model_path,
         labels=args.labels,

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -55,6 +56,14 @@ def add_model_args(p: argparse.ArgumentParser, *, labels: bool = True) -> None:
         action="store_true",
         help="fail instead of falling back to the CPU model when the Edge TPU is missing",
     )
+
+
+def resolve_model_args(args: argparse.Namespace) -> tuple[Path, Any]:
+    """The model file and accelerator to run for ``--model``/``--accelerator``/``--strict``:
+    the ``_edgetpu`` twin when a TPU is present, else the CPU model (see devices.pairing)."""
+    from devices.pairing import resolve_model
+
+    return resolve_model(args.model, args.accelerator, strict=args.strict)
 
 
 def emit(obj: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .common import add_model_args, emit, iter_frames, positive_int, probability
+from .common import add_model_args, emit, iter_frames, positive_int, probability, resolve_model_args
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
@@ -102,11 +102,12 @@ def run(args: argparse.Namespace) -> int:
         resize=ResizeMode(args.resize) if args.resize else None,
         head=DetectorHead(args.head) if args.head else None,
     )
+    model_path, accelerator = resolve_model_args(args)
     det = Detector(
-        args.model,
+        model_path,
         labels=args.labels,
         options=options,
-        accelerator=args.accelerator,
+        accelerator=accelerator,
         num_threads=args.threads,
     )
     out_dir = Path(args.annotate) if args.annotate else None
