@@ -79,7 +79,7 @@ class PipelineOptions:
     duration_s: float | None = None
     drop_oldest: bool | None = None
     copy_frames: bool = False
-    stop_timeout_s: float = 5.0
+    stop_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         for name in ("queue_size", "result_queue_size"):

@@ -40,7 +40,7 @@ _OPTIONS: dict[str, tuple[type, Any]] = {
     "keepalive": (int, 60),
     "queue": (int, 1000),
     "connect_timeout_s": (float, 5.0),
-    "flush_timeout_s": (float, 5.0),
+    "flush_timeout_s": (float, 3.0),
     "reconnect_min_s": (int, 1),
     "reconnect_max_s": (int, 30),
     "ca_certs": (str, None),
