@@ -264,3 +264,23 @@ def test_faces_recognised_against_a_gallery(assets: Path, tmp_path: Path) -> Non
     assert obama["faces"][0]["similarity"] >= 0.45
     assert [f["identity"] for f in biden["faces"]] == [None]
     assert biden["faces"][0]["similarity"] < 0.45
+
+
+def test_duration_bounds_a_run(mobilenet: Path, tmp_path: Path) -> None:
+    video = write_video(tmp_path / "long.mp4", 3000, size=(64, 48))
+    proc = edge_sdk(
+        "run",
+        "-t",
+        "classify",
+        "-m",
+        str(mobilenet),
+        "-s",
+        str(video),
+        "--sink",
+        "jsonl:-",
+        "--duration",
+        "0.5",
+    )
+    assert proc.returncode == 0, proc.stderr
+    frames = [r["frame"] for r in records(proc.stdout)]
+    assert 1 <= len(frames) < 3000 and frames == list(range(len(frames)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from pathlib import Path
 
 import cv2
@@ -172,3 +173,13 @@ def test_annotate_draws_on_a_copy() -> None:
     out = annotate(TaskResult(frame, TaskKind.CLASSIFY, cls))
     assert out[:20, :40].any() and not out[100:, 100:].any()
     assert annotate(TaskResult(frame, TaskKind.FACES, ())).shape == image.shape
+
+
+def test_mqtt_without_paho_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edge_sdk.errors import MissingDependencyError
+
+    for name in ("paho", "paho.mqtt", "paho.mqtt.client"):
+        monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError
+    sink = MqttSink("mqtt://127.0.0.1/t")
+    with pytest.raises(MissingDependencyError, match=r"pip install 'edge-sdk\[mqtt\]'"):
+        sink.open(CTX)
