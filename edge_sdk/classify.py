@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import numpy.typing as npt
 
 from .errors import OptionsError, UnsupportedModelError
@@ -14,6 +15,7 @@ from .labels import LabelMap
 from .metadata import Normalization
 from .model import Model
 from .preprocess import Interpolation, ResizeMode
+from .quant import dequantize
 from .results import Category, Classification
 from .runner import ImageRunner, Timing, resolve_labels, top_k
 
@@ -101,10 +103,18 @@ class Classifier:
         timing = Timing()
         self.runner.run(image, timing)
         t0 = time.perf_counter()
-        scores = self.model.output_float(0).reshape(-1)
-        idx = top_k(scores, self.options.top_k, self.options.threshold)
+        raw = self.model.output(0).reshape(-1)
+        quant = self.model.outputs[0].quant
+        if quant.per_channel or (quant.quantized and quant.scale < 0):
+            raw = dequantize(raw, quant)
+        idx = top_k(raw, self.options.top_k)  # on raw values: only the winners are dequantized
+        scores = dequantize(raw[idx], quant) if raw.dtype != np.float32 else raw[idx]
         labels = self.labels
-        cats = tuple(Category(int(i), float(scores[i]), labels.get(int(i)) if labels else None) for i in idx)
+        cats = tuple(
+            Category(int(i), float(s), labels.get(int(i)) if labels else None)
+            for i, s in zip(idx, scores, strict=True)
+            if s >= self.options.threshold
+        )
         timing.postprocess_ms = (time.perf_counter() - t0) * 1e3
         self.last_timing = timing
         return Classification(cats)

@@ -115,12 +115,20 @@ def resolve_labels(labels: str | LabelMap | None, model: Model, output_index: in
     return model.metadata.labels
 
 
-def top_k(scores: np.ndarray, k: int, threshold: float) -> np.ndarray:
-    """Indices of the ``k`` highest scores that are >= ``threshold``, best first (stable ties)."""
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest ``scores``, best first; equal scores in index order.
+
+    Works on raw quantized outputs too (any real dtype): with a positive scale, the order of
+    the quantized values is the order of the dequantized ones, so only the ``k`` winners need
+    dequantizing.
+    """
     scores = scores.reshape(-1)
     k = min(k, scores.size)
     if k <= 0:
         return np.zeros(0, np.intp)
-    idx = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
-    idx = idx[np.lexsort((idx, -scores[idx]))]
-    return idx[scores[idx] >= threshold]
+    idx = (
+        np.argpartition(scores, scores.size - k)[scores.size - k :]
+        if k < scores.size
+        else np.arange(scores.size)
+    )
+    return idx[np.lexsort((idx, -scores[idx].astype(np.float64)))]

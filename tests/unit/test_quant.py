@@ -40,3 +40,15 @@ def test_from_details_reads_interpreter_dict():
     qp = QuantParams.from_details(d)
     assert qp.scale == pytest.approx(0.25) and qp.zero_point == 3 and not qp.per_channel
     assert qp.as_dict() == {"scale": 0.25, "zero_point": 3}
+
+
+def test_top_k_on_raw_quantized_scores_matches_float_order():
+    from edge_sdk.runner import top_k
+
+    raw = np.array([3, 250, 7, 250, 0, 128], np.uint8)
+    qp = QuantParams((1 / 256,), (0,))
+    idx = top_k(raw, 3)
+    assert idx.tolist() == [1, 3, 5]  # ties (250, 250) in index order; no uint8 wrap-around
+    assert idx.tolist() == top_k(dequantize(raw, qp), 3).tolist()
+    assert top_k(raw, 10).tolist() == [1, 3, 5, 2, 0, 4]
+    assert top_k(np.array([-1.0, 2.0], np.float32), 1).tolist() == [1]
