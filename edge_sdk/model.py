@@ -231,6 +231,19 @@ class Model:
         """A copy of output ``index`` as stored (quantized outputs stay integer)."""
         return self._interpreter.get_tensor(self.outputs[index].index)
 
+    def read_output(self, reader: Callable[[np.ndarray], T], index: int = 0) -> T:
+        """Call ``reader`` with a read-only view of output ``index`` (no copy, batch kept).
+
+        The view is only valid during the call (the next ``invoke`` overwrites it, and the
+        interpreter refuses to run while Python holds views); ``reader`` must return copies.
+        """
+        view = self._interpreter.tensor(self.outputs[index].index)()
+        try:
+            view.setflags(write=False)
+            return reader(view)
+        finally:
+            del view
+
     def output_float(self, index: int = 0) -> np.ndarray:
         """Output ``index`` dequantized to float32 (a new array)."""
         return dequantize(self.output(index), self.outputs[index].quant)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import UnsupportedModelError
-from ..quant import dequantize
+from ..quant import QuantParams, dequantize
 from . import BoxCoordinates, Candidates, DetectorHead, describe_outputs
 
 if TYPE_CHECKING:
@@ -114,8 +114,8 @@ class YoloDecoder:
             np.dtype(np.float16),
         ):
             raise fail(f"a YOLO head must be float32, int8 or uint8, found {spec.dtype.name}")
-        if spec.quant.per_channel:
-            raise fail("a per-channel quantized YOLO head is not supported")
+        if spec.quant.per_channel or (spec.quant.quantized and spec.quant.scale <= 0):
+            raise fail("a per-channel or negatively scaled quantized YOLO head is not supported")
         channels_first = shape[1] < shape[2]
         c = min(shape[1:])
         n = max(shape[1:])
@@ -155,44 +155,57 @@ class YoloDecoder:
             coordinates = BoxCoordinates.NORMALIZED if reach <= NORMALIZED_LIMIT else BoxCoordinates.PIXELS
         return cls(0, head, channels_first, nc, coordinates, (in_w, in_h), reason)
 
-    def _table(self, model: Model) -> np.ndarray:
-        """The head as float32 ``(C, N)`` or ``(N, C)`` (as stored), dequantized once."""
-        spec = model.outputs[self.output]
-        raw = model.output(self.output)[0]
-        return dequantize(raw, spec.quant) if spec.quant.quantized else raw.astype(np.float32, copy=False)
-
     def decode(self, model: Model, threshold: float) -> Candidates:
-        """Candidates with ``score >= threshold``, boxes in input pixels (before NMS)."""
-        t = self._table(model)
+        """Candidates with ``score >= threshold``, boxes in input pixels (before NMS).
+
+        Reads the output in place (no copy). For a quantized head, the best class and the
+        threshold test run on the raw integers (a positive scale keeps the order), and only
+        the candidates that pass are dequantized.
+        """
+        spec = model.outputs[self.output]
+        return model.read_output(lambda t: self._decode(t[0], spec.quant, threshold), self.output)
+
+    def _decode(self, t: np.ndarray, quant: QuantParams, threshold: float) -> Candidates:
         axis = 0 if self.channels_first else 1
         first = 4 if self.head is DetectorHead.YOLOV8 else 5
+        quantized = quant.quantized
 
         def rows(a: int, b: int | None = None) -> np.ndarray:
             return t[a:b] if axis == 0 else t[:, a:b]
 
-        cls_scores = rows(first)
-        conf = cls_scores.max(axis=axis)
+        def real(x: np.ndarray) -> np.ndarray:
+            return dequantize(x, quant) if quantized else x.astype(np.float32, copy=False)
+
+        best = rows(first).max(axis=axis)
         if self.head is DetectorHead.YOLOV5:
-            conf = conf * rows(4, 5).reshape(-1)
+            conf = real(best) * real(rows(4, 5).reshape(-1))
+            idx = np.flatnonzero(conf >= threshold)
+        elif quantized:
+            # scale * (q - zp) >= threshold  <=>  q >= threshold / scale + zp
+            idx = np.flatnonzero(best >= threshold / quant.scale + quant.zero_point)
+        else:
+            idx = np.flatnonzero(best >= threshold)
         if self.coordinates is None:
-            box = rows(0, 4)
+            box = real(rows(0, 4))
             self.coordinates = (
                 BoxCoordinates.NORMALIZED
                 if float(np.abs(box).max(initial=0.0)) <= NORMALIZED_LIMIT
                 else BoxCoordinates.PIXELS
             )
             log.debug("YOLO head box coordinates: %s (from the first frame)", self.coordinates.value)
-        idx = np.flatnonzero(conf >= threshold)
         if idx.size == 0:
             return Candidates.empty()
-        sel = t[:, idx].T if axis == 0 else t[idx]  # (k, C)
+        sel = real(t[:, idx].T if axis == 0 else t[idx])  # (k, C) float32, a copy
+        scores = sel[:, first:].max(axis=1)
+        if self.head is DetectorHead.YOLOV5:
+            scores = scores * sel[:, 4]
         class_ids = sel[:, first:].argmax(axis=1).astype(np.int32)
         cx, cy, w, h = sel[:, 0], sel[:, 1], sel[:, 2], sel[:, 3]
         xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).astype(np.float32)
         if self.coordinates is BoxCoordinates.NORMALIZED:
             iw, ih = self.input_size
             xyxy *= np.array([iw, ih, iw, ih], np.float32)
-        return Candidates(xyxy, conf[idx].astype(np.float32), class_ids)
+        return Candidates(xyxy, scores.astype(np.float32), class_ids)
 
     def describe(self) -> str:
         layout = "[1, C, N]" if self.channels_first else "[1, N, C]"
