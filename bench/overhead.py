@@ -24,15 +24,6 @@ from edge_sdk.classify import Classifier
 ASSETS = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
 
 
-def median_ms(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=ASSETS / "classification/mobilenet_v1_0.5_160_quant.tflite")
@@ -67,15 +58,20 @@ def main() -> None:
     for fn in (raw, resize, sdk):  # warm up
         for _ in range(20):
             fn()
-    a, b, c = [], [], []
-    for _ in range(args.rounds):
-        a.append(median_ms(raw, args.runs))
-        b.append(median_ms(resize, args.runs))
-        c.append(median_ms(sdk, args.runs))
+    # Interleave the three per iteration, so that drift in the machine's speed (shared CPUs,
+    # frequency changes) weighs on all three alike; report the medians.
+    a: list[float] = []
+    b: list[float] = []
+    c: list[float] = []
+    for _ in range(args.rounds * args.runs):
+        for fn, acc in ((raw, a), (resize, b), (sdk, c)):
+            t = time.perf_counter()
+            fn()
+            acc.append((time.perf_counter() - t) * 1e3)
     ma, mb, mc = statistics.median(a), statistics.median(b), statistics.median(c)
     print(
         f"model {args.model.name}, frame 640x480 -> {w}x{h}, {args.threads} thread(s), "
-        f"{backend.name.value} {backend.version}, median of {args.rounds} x {args.runs} runs"
+        f"{backend.name.value} {backend.version}, medians of {args.rounds * args.runs} interleaved runs"
     )
     print(f"(a) raw set_tensor+invoke+get_tensor  {ma:8.3f} ms")
     print(f"(b) cv2.resize to the input size       {mb:8.3f} ms")
