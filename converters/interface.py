@@ -112,7 +112,8 @@ def _dump(obj: Any) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
 
 
-def _opcode_index(obj: Any, code: int) -> int:
+def opcode_index(obj: Any, code: int) -> int:
+    """Index of builtin op ``code`` in the model object's op table, adding it when absent."""
     schema = _schema()
     for i, oc in enumerate(obj.operatorCodes):
         if max(int(oc.builtinCode or 0), int(oc.deprecatedBuiltinCode or 0)) == code:
@@ -215,7 +216,7 @@ def set_interface(
                 if abs(ns - s) <= 1e-6 * s and nz == z:
                     continue
             new = _clone(obj, sg, t, _TYPE_CODE[input_type], _qparams(ns, nz))
-        head.append(_op(_opcode_index(obj, _QUANTIZE), [new], [i]))
+        head.append(_op(opcode_index(obj, _QUANTIZE), [new], [i]))
         sg.inputs[pos] = new
         remap[i] = new
     for pos, i in enumerate(list(sg.outputs)):
@@ -232,10 +233,10 @@ def set_interface(
         s, z = _scale_zp(t)
         if output_type is IOType.FLOAT32:
             new = _clone(obj, sg, t, _FLOAT32, None)
-            tail.append(_op(_opcode_index(obj, _DEQUANTIZE), [i], [new]))
+            tail.append(_op(opcode_index(obj, _DEQUANTIZE), [i], [new]))
         else:
             new = _clone(obj, sg, t, _UINT8, _qparams(s, z + 128))
-            tail.append(_op(_opcode_index(obj, _QUANTIZE), [i], [new]))
+            tail.append(_op(opcode_index(obj, _QUANTIZE), [i], [new]))
         sg.outputs[pos] = new
         remap[i] = new
     sg.operators = [*head, *sg.operators, *tail]

@@ -17,26 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from .interface import opcode_index
+
 _ADD, _SUB, _MAXIMUM, _MINIMUM = 0, 41, 55, 57
 
 
 def _code(obj: Any, op: Any) -> int:
     oc = obj.operatorCodes[op.opcodeIndex]
     return max(int(oc.builtinCode or 0), int(oc.deprecatedBuiltinCode or 0))
-
-
-def _opcode(obj: Any, code: int) -> int:
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    for i, oc in enumerate(obj.operatorCodes):
-        if max(int(oc.builtinCode or 0), int(oc.deprecatedBuiltinCode or 0)) == code:
-            return i
-    oc = schema.OperatorCodeT()
-    oc.builtinCode = code
-    oc.deprecatedBuiltinCode = min(code, 127)
-    oc.version = 1
-    obj.operatorCodes.append(oc)
-    return len(obj.operatorCodes) - 1
 
 
 def _zero_constant(obj: Any, sg: Any, index: int) -> bool:
@@ -71,7 +59,7 @@ def rewrite_minimum(obj: Any) -> int:
 
     def new_op(code: int, inputs: list[int], outputs: list[int]) -> Any:
         o = schema.OperatorT()
-        o.opcodeIndex = _opcode(obj, code)
+        o.opcodeIndex = opcode_index(obj, code)
         o.inputs = inputs
         o.outputs = outputs
         options = {

@@ -24,6 +24,17 @@ def probability(text: str) -> float:
     return value
 
 
+def cosine(text: str) -> float:
+    """argparse type for a cosine similarity threshold in [-1, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [-1, 1], got {text!r}") from None
+    if not -1.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [-1, 1], got {value}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """argparse type for an integer >= 1."""
     try:

@@ -11,18 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from .common import emit, iter_frames, positive_int, probability
-
-
-def cosine(text: str) -> float:
-    """argparse type for a cosine similarity threshold in [-1, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [-1, 1], got {text!r}") from None
-    if not -1.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [-1, 1], got {value}")
-    return value
+from .common import cosine, emit, iter_frames, positive_int, probability
 
 
 def _gallery_arg(p: argparse.ArgumentParser) -> None:

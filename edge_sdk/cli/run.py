@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from .common import positive_int, probability
+from .common import cosine, positive_int, probability
 
 # command-line options that are config keys (argparse dest == config key)
 _KEYS = (
@@ -33,16 +33,6 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected seconds > 0, got {value}")
-    return value
-
-
-def _cosine(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [-1, 1], got {text!r}") from None
-    if not -1.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [-1, 1], got {value}")
     return value
 
 
@@ -73,7 +63,7 @@ def register(sub: Any) -> None:
     g.add_argument("--top-k", "-k", type=positive_int, default=None, help="classify: classes per frame (5)")
     g.add_argument(
         "--threshold",
-        type=_cosine,
+        type=cosine,
         default=None,
         help="classify/detect: minimum score in [0, 1]; faces: match cosine in [-1, 1]",
     )
