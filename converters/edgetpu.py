@@ -204,6 +204,11 @@ def compile_model(model: str | Path, out_dir: str | Path, *, timeout_s: float = 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cmd = [exe, "-s", "-o", str(out), str(src)]
+    compiled = out / f"{src.stem}_edgetpu.tflite"
+    log_path = out / f"{src.stem}_edgetpu.log"
+    # A file left by an earlier run must never pass for this run's output.
+    compiled.unlink(missing_ok=True)
+    log_path.unlink(missing_ok=True)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -217,8 +222,6 @@ def compile_model(model: str | Path, out_dir: str | Path, *, timeout_s: float = 
         raise EdgeTpuCompilerError(
             f"edgetpu_compiler failed (exit {proc.returncode}) on {src.name}: {_tail(text)}"
         )
-    compiled = out / f"{src.stem}_edgetpu.tflite"
-    log_path = out / f"{src.stem}_edgetpu.log"
     report = parse_compiler_output(proc.stdout or "")
     if log_path.is_file():
         logged = parse_compiler_output(log_path.read_text(errors="replace"))

@@ -53,8 +53,8 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 def as_rgb(image: npt.ArrayLike, *, bgr: bool = False) -> np.ndarray:
     """Return ``image`` as an ``(H, W, 3)`` uint8 RGB array.
 
-    Returns the input itself (a view, no copy) when it is already RGB uint8 and C-contiguous
-    per row; otherwise a converted copy.
+    Returns the input itself (no copy; possibly a strided view) when it is already
+    ``(H, W, 3)`` uint8; otherwise a converted copy.
 
     Args:
         image: ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)``; uint8, uint16 or

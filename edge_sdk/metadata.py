@@ -235,11 +235,27 @@ def parse_metadata(
             extra = json.loads(archive[EDGE_SDK_FILE].decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise MetadataError(f"{source}: {EDGE_SDK_FILE} is not valid JSON ({exc})") from exc
-        if "normalization" in extra and normalization is None:
-            n = extra["normalization"]
-            normalization = Normalization(tuple(n["mean"]), tuple(n["std"]))
-        if "color_space" in extra:
-            color = ColorSpace(extra["color_space"])
+        if not isinstance(extra, dict):
+            raise MetadataError(
+                f"{source}: {EDGE_SDK_FILE} must hold a JSON object, found {type(extra).__name__}"
+            )
+        try:
+            if "normalization" in extra:
+                n = extra["normalization"]
+                ours = Normalization(tuple(float(v) for v in n["mean"]), tuple(float(v) for v in n["std"]))
+                normalization = normalization or ours  # the standard metadata wins when both say
+            if "color_space" in extra:
+                color = ColorSpace(extra["color_space"])
+            if extra.get("resize") is not None:
+                from .preprocess import ResizeMode
+
+                ResizeMode(extra["resize"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MetadataError(
+                f"{source}: {EDGE_SDK_FILE} is malformed: expected normalization {{mean: [..], std: [..]}}, "
+                f"color_space in {[c.value for c in ColorSpace]} and resize in stretch/letterbox/center_crop "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
 
     output_labels: dict[int, LabelMap] = {}
     for idx, name in output_label_files.items():

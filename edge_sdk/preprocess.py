@@ -191,6 +191,14 @@ def input_format(
     raise UnsupportedModelError(f"expected a uint8, int8 or float32 image input, found dtype {dt}")
 
 
+def _resize_into(src: np.ndarray, dst: np.ndarray, interpolation: int) -> None:
+    """``cv2.resize`` of ``src`` to ``dst``'s size, written into ``dst`` (a tensor view or a slice
+    of one); copies only if OpenCV had to allocate (it does so silently)."""
+    out = cv2.resize(src, (dst.shape[1], dst.shape[0]), dst=dst, interpolation=interpolation)
+    if not np.shares_memory(out, dst):
+        dst[...] = out
+
+
 class Preprocessor:
     """Writes RGB uint8 frames into an input tensor; one instance per model input.
 
@@ -247,14 +255,17 @@ class Preprocessor:
         if self.mode is ResizeMode.LETTERBOX:
             nw, nh = round(sw * t.scale_x), round(sh * t.scale_y)
             left, top = int(t.offset_x), int(t.offset_y)
-            dst[...] = self.pad_value
-            inner = cv2.resize(image, (nw, nh), interpolation=self._interp(nw * nh < sw * sh))
-            dst[top : top + nh, left : left + nw] = inner
+            # Pad only the borders, and resize straight into the image area.
+            dst[:top] = self.pad_value
+            dst[top + nh :] = self.pad_value
+            dst[top : top + nh, :left] = self.pad_value
+            dst[top : top + nh, left + nw :] = self.pad_value
+            _resize_into(image, dst[top : top + nh, left : left + nw], self._interp(nw * nh < sw * sh))
             return
         if (sw, sh) == (fw, fh):
             dst[...] = image
             return
-        cv2.resize(image, (fw, fh), dst=dst, interpolation=self._interp(fw * fh < sw * sh))
+        _resize_into(image, dst, self._interp(fw * fh < sw * sh))
 
     def __call__(self, image: np.ndarray, dst: np.ndarray) -> Transform:
         """Write ``image`` into ``dst`` and return the source-to-input transform.
@@ -282,8 +293,11 @@ class Preprocessor:
         elif fmt.mapping is ValueMapping.LUT:
             assert self._cv_lut is not None
             out = dst.view(np.uint8)
-            mapped = cv2.LUT(px if px.ndim == 3 and px.shape[2] == 3 else px[:, :, 0], self._cv_lut)
-            out[...] = mapped.reshape(out.shape)
+            if px.shape[2] == 1:
+                px, out = px[:, :, 0], out[:, :, 0]
+            mapped = cv2.LUT(px, self._cv_lut, dst=out)
+            if not np.shares_memory(mapped, out):  # OpenCV could not write in place
+                out[...] = mapped
         else:
             np.multiply(px, self._alpha, out=dst, casting="unsafe")
             np.add(dst, self._beta, out=dst, casting="unsafe")

@@ -51,7 +51,8 @@ class Classification:
 
 
 def _as(arr: npt.ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
-    out = np.asarray(arr, dtype=dtype)
+    """A read-only view (no copy when the dtype already matches); the caller's array is untouched."""
+    out = np.asarray(arr, dtype=dtype).view()
     out.setflags(write=False)
     return out
 

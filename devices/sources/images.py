@@ -13,6 +13,7 @@ from edge_sdk.frame import Frame
 from edge_sdk.image import load_image
 
 from .base import Source, SourceState
+from .options import check_options, parse_fps, parse_size
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,10 @@ class ImageSource(Source):
 
     def __init__(self, uri: str, **options: object) -> None:
         super().__init__(uri)
-        unknown = set(options) - {"size", "fps"}
-        if unknown:
-            raise SourceError(f"image source {uri}: unknown options {sorted(unknown)}")
+        # Accepted for a uniform open_source() call; still images are neither resized nor paced.
+        check_options(uri, options, {"size", "fps"})
+        parse_size(uri, options.get("size"))
+        parse_fps(uri, options.get("fps"))
         self.paths, self.explicit = expand_images(uri)
         self.state = SourceState.CONNECTED
 

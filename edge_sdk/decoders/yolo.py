@@ -4,7 +4,9 @@ YOLOv5 ``[1, N, 5+nc]``.
 Each of the N candidates holds ``cx, cy, w, h`` then, for YOLOv5, an objectness, then one
 score per class (already sigmoid-activated, as Ultralytics exports them). A candidate's
 score is its best class score (times the objectness for YOLOv5) and its class that best
-class. Quantized heads are dequantized once per frame with :func:`edge_sdk.quant.dequantize`.
+class. Quantized heads are read in place: the best class and the threshold test run on the raw
+integers (a positive scale keeps the order) and only candidates that pass are dequantized,
+with :func:`edge_sdk.quant.dequantize`.
 
 **Which YOLO** (decided once at load): an explicit head; else ``"head"`` in the model's
 edge_sdk metadata; else channels-first ``[1, C, N]`` means v8 (Ultralytics' v8/11 export

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import cv2
-import numpy as np
 
 from ..errors import OptionsError, SinkError
 from .annotate import annotate
@@ -300,10 +299,9 @@ class PreviewSink(Sink):
         with self._encode_lock:
             if self._jpeg is not None and self._jpeg[0] == seq:
                 return self._jpeg
-            bgr = cv2.cvtColor(annotate(latest), cv2.COLOR_RGB2BGR)
-            ok, buf = cv2.imencode(
-                ".jpg", np.ascontiguousarray(bgr), [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
-            )
+            image = annotate(latest)  # our own copy: convert it to BGR in place
+            bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR, dst=image)
+            ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             if not ok:
                 return seq, None
             self._jpeg = (seq, buf.tobytes())

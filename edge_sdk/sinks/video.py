@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
-import numpy as np
 
 from ..errors import OptionsError, SinkError
 from .annotate import annotate
@@ -86,7 +85,8 @@ class VideoSink(Sink):
         elif size != self.size:
             assert self.size is not None
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        bgr = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
+        # annotate() returned our own copy: convert it to BGR in place.
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR, dst=image)
         self._writer.write(bgr)
         self.frames += 1
 

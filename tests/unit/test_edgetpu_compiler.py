@@ -135,3 +135,21 @@ def test_missing_compiler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("EDGETPU_COMPILER", str(tmp_path / "nope"))
     with pytest.raises(EdgeTpuCompilerNotFoundError, match="not an executable"):
         find_compiler()
+
+
+def test_a_stale_output_from_an_earlier_run_is_not_taken(
+    assets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A compiler that says it succeeded but writes nothing, next to a valid file from before.
+    exe = tmp_path / "bin" / "edgetpu_compiler"
+    exe.parent.mkdir()
+    exe.write_text("#!/bin/sh\necho 'Edge TPU Compiler version 16.0.384591198'\nexit 0\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("EDGETPU_COMPILER", str(exe))
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / "model_edgetpu.tflite"
+    stale.write_bytes((assets / "edgetpu" / "mobilenet_v1_0.25_128_quant_edgetpu.tflite").read_bytes())
+    with pytest.raises(EdgeTpuCompilerError, match=r"wrote no model_edgetpu\.tflite"):
+        compile_model(_model(assets, tmp_path), out)
+    assert not stale.exists()
