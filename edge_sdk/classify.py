@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .decoders import describe_outputs
 from .errors import OptionsError, UnsupportedModelError
 from .labels import LabelMap
 from .metadata import Normalization
@@ -78,9 +79,9 @@ class Classifier:
         )
         outs = self.model.outputs
         if len(outs) != 1 or len([d for d in outs[0].shape if d != 1]) != 1:
-            listing = "; ".join(f"{t.name} {list(t.shape)} {t.dtype.name}" for t in outs)
             raise UnsupportedModelError(
-                f"{self.model.source} is not a classifier: expected one output of shape [1, classes], found {listing}"
+                f"{self.model.source} is not a classifier: expected one output of shape [1, classes], "
+                f"found {describe_outputs(outs)}"
             )
         self.num_classes = max(outs[0].shape)
         self.labels = resolve_labels(str(labels) if isinstance(labels, Path) else labels, self.model)
