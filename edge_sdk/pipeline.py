@@ -25,10 +25,18 @@ For a custom source that lends its buffers, set ``PipelineOptions(copy_frames=Tr
 Stopping: at the end of the source; after ``max_frames`` frames or ``duration_s`` seconds;
 on :meth:`Pipeline.stop` (frames still queued are discarded, results already computed are
 written); or on an error in any stage, which stops the others and is raised by
-:meth:`Pipeline.wait`/:meth:`Pipeline.run`: a task's typed error as is, a sink's as
-:class:`~edge_sdk.errors.SinkError`. Threads are joined with timeouts: a stage that does not
-stop within ``stop_timeout_s`` of a stop request raises :class:`~edge_sdk.errors.PipelineError`
-instead of hanging.
+:meth:`Pipeline.wait`/:meth:`Pipeline.run`: typed errors (:class:`~edge_sdk.errors.EdgeSdkError`),
+``KeyboardInterrupt``, ``SystemExit`` and ``BrokenPipeError`` as they are, a sink's other errors
+as :class:`~edge_sdk.errors.SinkError`, and the task's or the source's other errors as
+:class:`~edge_sdk.errors.PipelineError` (``"<stage> stage failed: ..."``, the original as
+``__cause__``). Threads are joined with timeouts: a stage that does not stop within
+``stop_timeout_s`` of a stop request raises :class:`~edge_sdk.errors.PipelineError` instead of
+hanging.
+
+The pipeline owns what it is given: the source is closed when the run ends, and so is the
+task (``close()`` of the adapter or of the object it wraps, e.g. a
+:class:`~edge_sdk.faces.recognizer.FaceRecognizer`'s gallery) once the inference thread is
+done with it.
 """
 
 from __future__ import annotations
@@ -147,7 +155,8 @@ class Pipeline:
             :class:`~devices.sources.Source`. The pipeline closes it when the run ends.
         task: a :class:`~edge_sdk.classify.Classifier`, :class:`~edge_sdk.detect.Detector`,
             :class:`~edge_sdk.faces.recognizer.FaceRecognizer`, or any
-            :class:`~edge_sdk.pipeline_tasks.TaskAdapter`.
+            :class:`~edge_sdk.pipeline_tasks.TaskAdapter`. The pipeline closes it when the run
+            ends (a FaceRecognizer's gallery file), as it does the source.
         sinks: sink URIs (see :mod:`edge_sdk.sinks`) or :class:`~edge_sdk.sinks.Sink` objects.
         options: :class:`PipelineOptions`; option keywords are accepted as a shortcut.
 
@@ -247,6 +256,7 @@ class Pipeline:
             for sink in opened:
                 _close_quietly(sink)
             _close_quietly(self.source)
+            close_task(self.task)
             raise
         self._t0 = time.monotonic()
         self._threads = [
@@ -275,9 +285,11 @@ class Pipeline:
         """Wait for the run to end; True when it has, False when ``timeout`` seconds passed.
 
         Raises:
-            the first stage error: a task's typed error (e.g. ImageError) as is, a sink's as
-            SinkError; PipelineError: a stage did not stop within ``stop_timeout_s`` of a stop
-            request or an error.
+            the first stage error: typed errors (e.g. ImageError), KeyboardInterrupt,
+            SystemExit and BrokenPipeError as they are; a sink's other errors as SinkError;
+            the task's or the source's other errors as PipelineError (original as
+            ``__cause__``). PipelineError: a stage did not stop within ``stop_timeout_s`` of a
+            stop request or an error.
         """
         if not self._threads:
             raise PipelineError("the pipeline was not started: call start() or run()")
@@ -352,6 +364,7 @@ class Pipeline:
         self.stats.source_dropped = int(getattr(self.source, "dropped", 0) or 0)
 
     def _fail(self, stage: str, exc: BaseException) -> None:
+        exc = _stage_error(stage, exc)
         with self._error_lock:
             if self._error is None:
                 self._error = exc
@@ -450,6 +463,7 @@ class Pipeline:
             self._fail("inference", exc)
         finally:
             self._put(self._results, _END)
+            close_task(self.task)  # only this thread uses the task: it is done with it now
 
     def _sink_loop(self) -> None:
         try:
@@ -476,13 +490,42 @@ class Pipeline:
                 raise _sink_error(sink, exc, "writing to") from exc
 
 
+_PASS_THROUGH = (EdgeSdkError, BrokenPipeError, KeyboardInterrupt, SystemExit)
+"""Errors a stage's failure is raised as, unchanged: typed errors, broken pipes, interrupts."""
+
+
+def _stage_error(stage: str, exc: BaseException) -> BaseException:
+    """A stage's failure as PipelineError (cause: the original), unless in ``_PASS_THROUGH``."""
+    if isinstance(exc, _PASS_THROUGH):
+        return exc
+    err = PipelineError(f"{stage} stage failed: {type(exc).__name__}: {exc}")
+    err.__cause__ = exc
+    return err
+
+
 def _sink_error(sink: Sink, exc: BaseException, doing: str) -> BaseException:
     """Sink failures as SinkError; typed errors, broken pipes and interrupts as they are."""
-    if isinstance(exc, (EdgeSdkError, BrokenPipeError, KeyboardInterrupt, SystemExit)):
+    if isinstance(exc, _PASS_THROUGH):
         return exc
     err = SinkError(f"{doing} sink {sink.uri or type(sink).__name__} failed: {type(exc).__name__}: {exc}")
     err.__cause__ = exc
     return err
+
+
+def close_task(task: Any) -> None:
+    """Close a task adapter: its own ``close()``, else that of the task object it wraps
+    (``recognizer``/``classifier``/``detector``), if any. Best effort: errors are logged."""
+    close = getattr(task, "close", None)
+    if not callable(close):
+        for attr in ("recognizer", "classifier", "detector"):
+            close = getattr(getattr(task, attr, None), "close", None)
+            if callable(close):
+                break
+    if callable(close):
+        try:
+            close()
+        except Exception as exc:  # the run's own error matters more
+            log.warning("closing the %s task failed: %s", getattr(task, "kind", "?"), exc)
 
 
 def _close_quietly(obj: Any) -> None:

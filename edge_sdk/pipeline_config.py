@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OptionsError
-from .pipeline import Pipeline, PipelineOptions
+from .pipeline import Pipeline, PipelineOptions, close_task
 from .pipeline_tasks import TaskAdapter, TaskKind, adapt
 from .sinks import Sink, open_sink
 
@@ -278,11 +278,16 @@ class RunConfig:
 
     def build(self) -> Pipeline:
         """Build the whole pipeline: sinks first (cheap checks, ports), then the model, then
-        the source."""
+        the source. What was built is closed again when a later step fails (sinks, and the
+        task: a gallery file stays open otherwise)."""
         sinks = self.build_sinks()
         try:
             task = self.build_task()
-            return Pipeline(self.source, task, sinks, self.pipeline_options())
+            try:
+                return Pipeline(self.source, task, sinks, self.pipeline_options())
+            except BaseException:
+                close_task(task)
+                raise
         except BaseException:
             for s in sinks:
                 s.close()

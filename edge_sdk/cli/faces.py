@@ -142,26 +142,21 @@ def _recognizer(args: argparse.Namespace, *, create: bool) -> Any:
 
 
 def run_enroll(args: argparse.Namespace) -> int:
-    from ..errors import FaceNotFoundError
     from ..faces.gallery import check_name
+    from ..faces.recognizer import select_one_face
 
     check_name(args.name)
     rec = _recognizer(args, create=True)
+    # Every image is checked before any is stored; only the small embedded faces are kept
+    # (not the decoded frames: a video would hold all of its images).
     pending = []
     for frame in iter_frames(args.images):
-        faces = rec.detect(frame.image)
         label = frame.source if frame.index == 0 else f"{frame.source} frame {frame.index}"
-        if not faces:
-            raise FaceNotFoundError(f"no face found in {label}; expected exactly one face to enrol")
-        if len(faces) > 1 and not args.largest:
-            raise FaceNotFoundError(
-                f"{len(faces)} faces found in {label}; expected exactly one (pass --largest to enrol the largest)"
-            )
-        face = rec.embed(frame.image, [max(faces, key=lambda f: f.area)])[0]
-        pending.append((frame, face))
-    for frame, face in pending:
-        count = rec.gallery.enrol(args.name, face.embedding, rec.embedder.identity, source=frame.source)
-        record = {"source": frame.source, "frame": frame.index, "identity": args.name, "embeddings": count}
+        one = select_one_face(rec.detect(frame.image), label, args.largest, hint="--largest")
+        pending.append((frame.source, frame.index, rec.embed(frame.image, [one])[0]))
+    for source, index, face in pending:
+        count = rec.gallery.enrol(args.name, face.embedding, rec.embedder.identity, source=source)
+        record = {"source": source, "frame": index, "identity": args.name, "embeddings": count}
         record.update({k: v for k, v in face.as_dict().items() if k in ("box", "score", "keypoints")})
         emit(record)
     return 0

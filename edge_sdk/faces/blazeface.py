@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..decoders import describe_outputs
 from ..errors import UnsupportedModelError
 from ..metadata import Normalization
 from ..model import Model
@@ -82,9 +83,9 @@ class BlazeFaceDetector:
         )
         roles = blazeface_outputs(self.model)
         if roles is None:
-            listing = "; ".join(f"{t.name} {list(t.shape)}" for t in self.model.outputs)
             raise UnsupportedModelError(
-                f"{self.model.source} is not a BlazeFace model: expected outputs [1, N, 16] and [1, N, 1], found {listing}"
+                f"{self.model.source} is not a BlazeFace model: expected outputs [1, N, 16] and [1, N, 1], "
+                f"found {describe_outputs(self.model.outputs)}"
             )
         self._reg, self._cls = roles
         self.runner = ImageRunner(

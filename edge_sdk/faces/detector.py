@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy.typing as npt
 
+from ..decoders import describe_outputs
 from ..errors import ModelNotFoundError, UnsupportedModelError
 from ..model import Model
 from ..results import Face
@@ -120,10 +121,9 @@ def load_detector(
     if suffix == ".tflite":
         loaded = Model(path, accelerator=accelerator, num_threads=num_threads)
         if blazeface_outputs(loaded) is None:
-            listing = "; ".join(f"{t.name} {list(t.shape)}" for t in loaded.outputs)
             raise UnsupportedModelError(
                 f"{path} is not a supported face detector: expected BlazeFace outputs [1, N, 16] and "
-                f"[1, N, 1], found {listing}"
+                f"[1, N, 1], found {describe_outputs(loaded.outputs)}"
             )
         return BlazeFaceDetector(loaded, options)
     raise UnsupportedModelError(

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..decoders import describe_outputs
 from ..errors import ModelNotFoundError, UnsupportedModelError
 from ..image import as_rgb
 from ..metadata import Normalization
@@ -83,9 +84,9 @@ class FaceEmbedder:
         outs = self.model.outputs
         dims = [d for d in outs[0].shape if d != 1] if len(outs) == 1 else []
         if len(outs) != 1 or len(dims) != 1 or dims[0] < 2:
-            listing = "; ".join(f"{t.name} {list(t.shape)}" for t in outs)
             raise UnsupportedModelError(
-                f"{self.model.source} is not a face embedder: expected one output of shape [1, D], found {listing}"
+                f"{self.model.source} is not a face embedder: expected one output of shape [1, D], "
+                f"found {describe_outputs(outs)}"
             )
         self.dim = int(dims[0])
         self.runner = ImageRunner(self.model, resize=ResizeMode.STRETCH, normalization=normalization)

@@ -51,6 +51,8 @@ SCHEMA_VERSION = 1
 APPLICATION_ID = 0x45534746  # "ESGF": edge_sdk gallery file
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MAX_NAME_LENGTH = 200
+BUSY_TIMEOUT_S = 30.0
+"""How long opening or writing waits for another process's lock before giving up (seconds)."""
 MATCH_BLOCK_ROWS = 512
 """Gallery rows per block of the matching product (512 x 128 float32 = 256 KiB, cache-sized)."""
 
@@ -144,7 +146,8 @@ class Gallery:
             before they are used; reads the whole file once).
 
     Raises:
-        GalleryError: the file is missing and ``create`` is false, or cannot be opened.
+        GalleryError: the file is missing and ``create`` is false, or cannot be opened
+            (e.g. locked by another process for more than :data:`BUSY_TIMEOUT_S`).
         GalleryCorruptError: the file exists but is not a valid edge_sdk gallery (empty, not
             SQLite, another application's database, a newer schema, truncated, damaged).
             The file is left untouched.
@@ -222,7 +225,7 @@ class Gallery:
                 f"gallery {p} is not an SQLite database (found {head[:16]!r} at the start); it was left untouched"
             )
         try:
-            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=30.0)
+            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
         except sqlite3.Error as exc:
             raise GalleryError(f"cannot open gallery {p}: {exc}") from exc
         try:
@@ -253,6 +256,10 @@ class Gallery:
         except GalleryError:
             conn.close()
             raise
+        except sqlite3.OperationalError as exc:
+            # locked by another process, unreadable, read-only: the file is not damaged
+            conn.close()
+            raise GalleryError(f"cannot open gallery {p}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise GalleryCorruptError(
@@ -462,7 +469,11 @@ class Gallery:
         Raises:
             EmbedderMismatchError: the gallery was built with another embedder.
         """
-        m = self.matrix()
+        return self._best_per_identity(self.matrix(), queries, embedder)
+
+    def _best_per_identity(
+        self, m: GalleryMatrix, queries: npt.ArrayLike, embedder: EmbedderIdentity
+    ) -> np.ndarray:
         q = np.asarray(queries, np.float32)
         if q.ndim == 1:
             q = q[None, :]
@@ -496,8 +507,9 @@ class Gallery:
         Raises:
             EmbedderMismatchError: the gallery was built with another embedder.
         """
-        best = self.best_per_identity(queries, embedder)
-        names = self.matrix().names
+        m = self.matrix()  # one snapshot: the names must be those the similarities were computed on
+        best = self._best_per_identity(m, queries, embedder)
+        names = m.names
         out: list[Match] = []
         for row in best:
             if row.size == 0:

@@ -9,20 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nms import box_iou
+
 
 def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one ``(4,)`` box with ``(N, 4)`` boxes, all ``x0, y0, x1, y1`` (any unit)."""
-    ix0 = np.maximum(box[0], boxes[:, 0])
-    iy0 = np.maximum(box[1], boxes[:, 1])
-    ix1 = np.minimum(box[2], boxes[:, 2])
-    iy1 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(union > 0, inter / union, 0.0)
-    return out.astype(np.float32)
+    """IoU of one ``(4,)`` box with ``(N, 4)`` boxes, all ``x0, y0, x1, y1`` (any unit), as
+    float32 ``(N,)`` (:func:`edge_sdk.nms.box_iou`: an empty union gives 0)."""
+    return box_iou(box[None], boxes)[0].astype(np.float32)
 
 
 def weighted_nms(

@@ -32,6 +32,25 @@ DEFAULT_THRESHOLD = 0.45
 people anywhere in 0.40..0.52; calibrate your own embedder with ``edge-sdk faces calibrate``."""
 
 
+def select_one_face(
+    faces: list[Face], label: str, largest: bool, hint: str = "largest=True / --largest"
+) -> Face:
+    """The face to enrol from ``faces`` detected in ``label`` (e.g. a file name): the only
+    one, or with ``largest`` the one of largest box area.
+
+    Raises:
+        FaceNotFoundError: no face, or several and ``largest`` is false (the message suggests
+        ``hint``).
+    """
+    if not faces:
+        raise FaceNotFoundError(f"no face found in {label}; expected exactly one face to enrol")
+    if len(faces) > 1 and not largest:
+        raise FaceNotFoundError(
+            f"{len(faces)} faces found in {label}; expected exactly one (pass {hint} to enrol the largest)"
+        )
+    return max(faces, key=lambda f: f.area)
+
+
 @dataclass(frozen=True)
 class RecognizerOptions:
     """Options of a :class:`FaceRecognizer`, checked when built.
@@ -210,18 +229,8 @@ class FaceRecognizer:
             raise OptionsError("enrolment needs a gallery: pass gallery= (a file path) to FaceRecognizer")
         self.require_embedder()
         rgb = as_rgb(image)
-        faces = self.detect(rgb)
-        label = source or "the image"
-        if not faces:
-            raise FaceNotFoundError(f"no face found in {label}; expected exactly one face to enrol")
-        if len(faces) > 1:
-            if not largest:
-                raise FaceNotFoundError(
-                    f"{len(faces)} faces found in {label}; expected exactly one "
-                    "(pass largest=True / --largest to enrol the largest)"
-                )
-            faces = [max(faces, key=lambda f: f.area)]
-        face = self.embed(rgb, faces)[0]
+        one = select_one_face(self.detect(rgb), source or "the image", largest)
+        face = self.embed(rgb, [one])[0]
         assert face.embedding is not None and self.embedder is not None
         self.gallery.enrol(name, face.embedding, self.embedder.identity, source=source)
         return face

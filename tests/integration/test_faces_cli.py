@@ -117,3 +117,64 @@ def test_errors_are_one_line(tmp_path: Path, face: Path) -> None:
     assert out.returncode == 1 and "does not exist" in out.stderr
     out = cli("recognize", "-g", str(garbage), "--threshold", "2", img)
     assert out.returncode == 2
+
+
+def test_enroll_from_a_video_keeps_faces_not_frames(
+    tmp_path: Path, face: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """All frames are checked before any is stored, but only their faces are kept meanwhile:
+    when the first embedding is stored, the earlier decoded frames are already freed."""
+    import gc
+    import weakref
+
+    import cv2
+
+    import edge_sdk.cli.faces as faces_cli
+    from edge_sdk.cli.main import main
+    from edge_sdk.faces.gallery import Gallery
+
+    video = tmp_path / "obama.mp4"
+    photo = cv2.imread(str(face / "images" / "tests" / "obama.jpg"))
+    assert photo is not None
+    img = cv2.resize(photo, (320, 320))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"mp4v"), 10.0, (320, 320))
+    assert writer.isOpened()
+    for _ in range(4):
+        writer.write(img)
+    writer.release()
+
+    images: list[weakref.ref] = []
+    real_iter_frames = faces_cli.iter_frames
+
+    def tracking_iter_frames(sources):  # type: ignore[no-untyped-def]
+        for frame in real_iter_frames(sources):
+            images.append(weakref.ref(frame.image))
+            yield frame
+
+    alive_at_store: list[int] = []
+    real_enrol = Gallery.enrol
+
+    def counting_enrol(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        gc.collect()
+        alive_at_store.append(sum(r() is not None for r in images))
+        return real_enrol(self, *args, **kwargs)
+
+    monkeypatch.setattr(faces_cli, "iter_frames", tracking_iter_frames)
+    monkeypatch.setattr(Gallery, "enrol", counting_enrol)
+    monkeypatch.delenv("EDGE_SDK_FACE_EMBEDDER", raising=False)
+    monkeypatch.delenv("EDGE_SDK_FACE_DETECTOR", raising=False)
+    code = main(
+        [
+            "faces", "enroll", "-g", str(tmp_path / "g.db"), "-n", "obama",
+            "--embedder", str(face / "embedders" / "mobilefacenet_uint8.tflite"),
+            "--detector", str(face / "detectors" / "face_detection_short_range.tflite"),
+            str(video),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    recs = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(r["source"], r["frame"], r["embeddings"]) for r in recs] == [
+        (str(video), i, i + 1) for i in range(4)
+    ]
+    assert len(images) == 4
+    assert alive_at_store[0] <= 1, f"{alive_at_store[0]} of 4 decoded frames still held while storing"

@@ -322,3 +322,22 @@ def test_yunet_on_shrunk_frames_maps_back_to_source_pixels(face_dir: Path, image
             assert np.allclose(g.box, 2 * r.box, atol=0.05), name
             assert np.allclose(g.keypoints, 2 * r.keypoints, atol=0.05), name
             assert g.score == pytest.approx(r.score)
+
+
+def test_wrong_models_are_described_with_every_output(face_dir: Path) -> None:
+    from edge_sdk.decoders import describe_outputs
+    from edge_sdk.model import Model
+
+    embedder = face_dir / "embedders" / "mobilefacenet.tflite"
+    detector = face_dir / "detectors" / "face_detection_full_range.tflite"
+    emb_outputs = describe_outputs(Model(embedder).outputs)
+    assert "float32" in emb_outputs  # name, shape and dtype
+    with pytest.raises(UnsupportedModelError) as info:
+        load_detector(embedder)
+    assert str(info.value).endswith(f"found {emb_outputs}")
+    with pytest.raises(UnsupportedModelError, match="not a BlazeFace model") as info:
+        BlazeFaceDetector(Model(embedder))
+    assert str(info.value).endswith(f"found {emb_outputs}")
+    with pytest.raises(UnsupportedModelError, match="not a face embedder") as info:
+        FaceEmbedder(detector)
+    assert str(info.value).endswith(f"found {describe_outputs(Model(detector).outputs)}")

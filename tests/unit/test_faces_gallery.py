@@ -335,3 +335,67 @@ def test_tiny_filesystem_fills_up_without_losing_identities(tiny_fs: Path) -> No
     with Gallery(p) as g2:
         assert sorted(i.name for i in g2.identities()) == sorted(enrolled)
         assert g2._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_locked_file_is_an_open_error_not_corruption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edge_sdk.faces.gallery as gallery_module
+
+    monkeypatch.setattr(gallery_module, "BUSY_TIMEOUT_S", 0.2)  # bounded wait for the lock
+    p = tmp_path / "g.db"
+    with Gallery(p) as g:
+        g.enrol("ada", unit(np.random.default_rng(9), 1)[0], EMB)
+    before = digest(p)
+    other = sqlite3.connect(p, isolation_level=None, timeout=0)  # another process's connection
+    try:
+        other.execute("PRAGMA locking_mode = EXCLUSIVE")
+        other.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(GalleryError, match=r"cannot open gallery .*g\.db: database is locked") as info:
+            Gallery(p)
+        assert not isinstance(info.value, GalleryCorruptError)
+    finally:
+        other.close()
+    assert digest(p) == before
+    with Gallery(p) as g:  # usable again once the lock is gone
+        assert [i.name for i in g.identities()] == ["ada"]
+
+
+def test_match_reads_the_gallery_once_per_call(tmp_path: Path) -> None:
+    rng = np.random.default_rng(10)
+    with Gallery(tmp_path / "g.db") as g:
+        g.enrol("ada", unit(rng, 2), EMB)
+        g.matrix()
+        statements: list[str] = []
+        g._conn.set_trace_callback(statements.append)
+        g.match(unit(rng, 3), EMB, 0.5)
+        g._conn.set_trace_callback(None)
+    assert statements.count("PRAGMA data_version") == 1
+
+
+def test_match_names_come_from_the_snapshot_it_scored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process removes an identity while a frame is being matched: the names stay
+    those of the matrix the similarities were computed on (no shifted, wrong name)."""
+    rng = np.random.default_rng(11)
+    p = tmp_path / "g.db"
+    ada, bob = unit(rng, 2)
+    with Gallery(p) as g:
+        g.enrol("ada", ada, EMB)
+        g.enrol("bob", bob, EMB)
+        real_matrix = g.matrix
+        removed: list[int] = []
+
+        def matrix_then_removal():  # type: ignore[no-untyped-def]
+            m = real_matrix()
+            if not removed:
+                with Gallery(p) as other:
+                    removed.append(other.remove("ada"))
+            return m
+
+        monkeypatch.setattr(g, "matrix", matrix_then_removal)
+        (match,) = g.match(ada, EMB, 0.9)
+        assert removed == [1]
+        assert match.identity == "ada" and match.nearest == "ada"
+        assert match.similarity == pytest.approx(1.0, abs=1e-5)

@@ -187,3 +187,38 @@ def test_calibration_needs_pairs() -> None:
         calibrate(_matrix([e[:1], e[1:2]]))
     with pytest.raises(GalleryError, match="two enrolled"):
         calibrate(_matrix([e[:2]]))
+
+
+def test_iou_one_to_many_is_the_library_box_iou() -> None:
+    from edge_sdk.nms import box_iou
+
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 640, size=(2000, 2)).astype(np.float32)
+    wh = rng.uniform(1, 200, size=(2000, 2)).astype(np.float32)
+    boxes = np.concatenate([xy, xy + wh], axis=1)
+    for box in boxes[:20]:
+        got = iou_one_to_many(box, boxes)
+        assert got.dtype == np.float32 and got.shape == (2000,)
+        assert np.array_equal(got, box_iou(box[None], boxes)[0].astype(np.float32))
+
+
+def test_select_one_face() -> None:
+    from edge_sdk.errors import FaceNotFoundError
+    from edge_sdk.faces.recognizer import select_one_face
+    from edge_sdk.results import Face
+
+    small = Face(np.array([0, 0, 10, 10], np.float32), 0.9)
+    big = Face(np.array([20, 20, 60, 60], np.float32), 0.6)
+    assert select_one_face([small], "a.jpg", largest=False) is small
+    assert select_one_face([small, big], "a.jpg", largest=True) is big
+    with pytest.raises(
+        FaceNotFoundError, match=r"^no face found in a\.jpg; expected exactly one face to enrol$"
+    ):
+        select_one_face([], "a.jpg", largest=True)
+    with pytest.raises(
+        FaceNotFoundError,
+        match=r"^2 faces found in a\.jpg; expected exactly one \(pass largest=True / --largest to enrol the largest\)$",
+    ):
+        select_one_face([small, big], "a.jpg", largest=False)
+    with pytest.raises(FaceNotFoundError, match=r"\(pass --largest to enrol the largest\)$"):
+        select_one_face([small, big], "v.mp4 frame 3", largest=False, hint="--largest")

@@ -221,3 +221,69 @@ def test_sinks_built_from_uris_are_closed_when_the_source_fails(tmp_path: Path) 
     with pytest.raises(SourceError, match="no such video file"):
         Pipeline(str(tmp_path / "missing.mp4"), RecordingTask(), ["preview:0"])
     assert previews() <= before
+
+
+def test_a_task_crash_is_raised_as_a_pipeline_error_with_its_cause() -> None:
+    class CrashingTask(RecordingTask):
+        def __call__(self, frame: Frame) -> TaskResult:
+            raise ZeroDivisionError("division by zero in postprocess")
+
+    src = ScriptedSource(None, live=False)
+    with pytest.raises(
+        PipelineError, match=r"^inference stage failed: ZeroDivisionError: division by zero in postprocess$"
+    ) as info:
+        Pipeline(src, CrashingTask(), [CollectSink()]).run()
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    assert src.closed.is_set()
+
+
+def test_a_source_crash_is_raised_as_a_pipeline_error_with_its_cause() -> None:
+    class CrashingSource(ScriptedSource):
+        def frames(self):  # type: ignore[no-untyped-def]
+            yield from super().frames()
+            raise OSError(5, "Input/output error")
+
+    sink = CollectSink()
+    with pytest.raises(
+        PipelineError, match=r"^capture stage failed: OSError: \[Errno 5\] Input/output error$"
+    ) as info:
+        Pipeline(CrashingSource(3, live=False), RecordingTask(), [sink]).run()
+    assert isinstance(info.value.__cause__, OSError)
+    assert sink.closed
+
+
+@pytest.mark.parametrize("exc", [BrokenPipeError(32, "Broken pipe"), SystemExit(3), ImageError("bad image")])
+def test_typed_errors_pipes_and_exits_pass_through_unchanged(exc: BaseException) -> None:
+    class Raising(RecordingTask):
+        def __call__(self, frame: Frame) -> TaskResult:
+            raise exc
+
+    with pytest.raises(type(exc)) as info:
+        Pipeline(ScriptedSource(None, live=False), Raising(), [CollectSink()]).run()
+    assert info.value is exc
+
+
+class ClosableTask(RecordingTask):
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_the_task_is_closed_when_the_run_ends() -> None:
+    task = ClosableTask()
+    Pipeline(ScriptedSource(3, live=False), task, [CollectSink()]).run()
+    assert task.closed == 1 and task.seen == [0, 1, 2]
+
+
+def test_the_task_is_closed_when_the_sinks_cannot_be_opened() -> None:
+    class Unopenable(CollectSink):
+        def open(self, context):  # type: ignore[no-untyped-def]
+            raise SinkError("port 8080 is taken")
+
+    task, src = ClosableTask(), ScriptedSource(3, live=False)
+    with pytest.raises(SinkError, match="port 8080"):
+        Pipeline(src, task, [Unopenable()]).run()
+    assert task.closed == 1 and src.closed.is_set()
