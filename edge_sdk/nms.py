@@ -1,4 +1,5 @@
-"""Non-maximum suppression over numpy arrays: greedy, vectorised per kept box, early stopping.
+"""Non-maximum suppression over numpy arrays: OpenCV for a few hundred candidates, else a greedy
+numpy loop, vectorised per kept box, that stops early.
 
 Boxes are ``(N, 4)`` ``x0, y0, x1, y1`` in any one unit (pixels or normalized), origin
 top-left. IoU is ``area(a & b) / area(a | b)`` on continuous coordinates (no ``+1``).
@@ -16,9 +17,10 @@ Rules, identical for the class-wise and the class-agnostic variant:
   ascending index.
 
 These are the rules of ``cv2.dnn.NMSBoxes``/``NMSBoxesBatched`` too (the tests check both
-against a plain reference), but OpenCV cannot stop early: on 8400 YOLO candidates at a low
-score threshold it took ~200 ms where this loop, which stops after ``max_detections`` kept
-boxes and compares each kept box only with its own class, takes ~7 ms
+against a plain reference), so up to :data:`OPENCV_MAX_CANDIDATES` candidates OpenCV does
+the work in one C++ call. It cannot stop early, though: on 8400 YOLO candidates at a low
+score threshold it took ~200 ms, where the numpy loop used above that size, which stops after
+``max_detections`` kept boxes and compares each kept box only with its own class, takes ~7 ms
 (``bench/detect_decode.py``).
 """
 
@@ -105,10 +107,44 @@ def nms(
     # Visit order: descending score, ties by ascending index (a stable sort).
     order = cand[np.lexsort((cand, -s[cand]))]
     limit = order.size if max_detections is None else min(max_detections, order.size)
+    if order.size <= OPENCV_MAX_CANDIDATES:
+        return order[
+            _opencv(b[order], s[order], None if cid is None else cid[order], float(iou_threshold), limit)
+        ]
     kept = _greedy(
         b[order].astype(np.float64), None if cid is None else cid[order], float(iou_threshold), limit
     )
     return order[kept]
+
+
+OPENCV_MAX_CANDIDATES = 1024
+"""Up to this many candidates, ``cv2.dnn.NMSBoxes`` (C++, O(n^2) at worst) runs per class; it
+costs a few microseconds where the numpy loop pays ~10 us of Python per kept box. Above it the
+numpy loop's early stop after ``max_detections`` kept boxes wins."""
+
+
+def _opencv(
+    boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray | None, iou_threshold: float, limit: int
+) -> np.ndarray:
+    """Same contract as :func:`_greedy` (positions in visit order), through ``cv2.dnn.NMSBoxes``.
+
+    OpenCV keeps a box whose IoU with every kept box is ``<=`` the threshold: the rules above.
+    The boxes arrive in visit order already (ties resolved), so OpenCV gets strictly decreasing
+    stand-in scores ``n..1``: its order is ours, and its (strict, non-negative) score
+    threshold of 0 drops nothing.
+    """
+    import cv2
+
+    xywh = boxes.astype(np.float64)
+    xywh[:, 2:] -= xywh[:, :2]
+    rank = np.arange(boxes.shape[0], 0, -1, dtype=np.float64)
+    if classes is None:
+        idx = cv2.dnn.NMSBoxes(xywh, rank, 0.0, iou_threshold)  # type: ignore[arg-type]
+    else:
+        # One call: OpenCV shifts each class by its own offset (exact in float64), so boxes of
+        # different classes never overlap.
+        idx = cv2.dnn.NMSBoxesBatched(xywh, rank, classes.astype(np.int32), 0.0, iou_threshold)  # type: ignore[arg-type]
+    return np.sort(np.asarray(idx, np.intp).reshape(-1))[:limit]
 
 
 def _greedy(boxes: np.ndarray, classes: np.ndarray | None, iou_threshold: float, limit: int) -> np.ndarray:
