@@ -11,7 +11,7 @@ import pytest
 
 from devices.sources import SourceState, open_source
 from devices.sources.images import ImageSource
-from edge_sdk.errors import ImageError, SourceError
+from edge_sdk.errors import ImageError, OptionsError, SourceError
 
 
 @pytest.fixture
@@ -62,3 +62,9 @@ def test_missing_paths(tmp_path: Path, name: str) -> None:
 def test_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="holds no images"):
         open_source(str(tmp_path))
+
+
+@pytest.mark.parametrize("options", [{"fourcc": "MJPG"}, {"size": (0, 10)}, {"fps": -1}])
+def test_image_source_checks_options(assets, options):
+    with pytest.raises(OptionsError):
+        open_source(str(assets / "classification/images"), **options)

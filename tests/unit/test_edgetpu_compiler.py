@@ -86,6 +86,7 @@ def _model(assets: Path, tmp_path: Path) -> Path:
     return dst
 
 
+@pytest.mark.subprocess  # the subject: running the compiler (a stand-in) as a child process
 def test_compile_with_stand_in(assets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     exe = write_fake_compiler(tmp_path / "bin")
     monkeypatch.setenv("EDGETPU_COMPILER", str(exe))
@@ -108,6 +109,7 @@ def test_compile_with_stand_in(assets: Path, tmp_path: Path, monkeypatch: pytest
     assert d["ops_on_tpu"] == r.mapped_ops and d["not_mapped"] == []
 
 
+@pytest.mark.subprocess  # the subject: running the compiler (a stand-in) as a child process
 def test_compiler_failure_raises_with_its_message(
     assets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -118,6 +120,7 @@ def test_compiler_failure_raises_with_its_message(
     assert not (tmp_path / "out" / "model_edgetpu.tflite").exists()
 
 
+@pytest.mark.subprocess  # the subject: running the compiler (a stand-in) as a child process
 def test_compiler_stub_output_is_rejected(
     assets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -137,6 +140,7 @@ def test_missing_compiler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         find_compiler()
 
 
+@pytest.mark.subprocess  # the subject: running the compiler (a stand-in) as a child process
 def test_a_stale_output_from_an_earlier_run_is_not_taken(
     assets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

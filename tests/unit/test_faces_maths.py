@@ -189,17 +189,29 @@ def test_calibration_needs_pairs() -> None:
         calibrate(_matrix([e[:2]]))
 
 
-def test_iou_one_to_many_is_the_library_box_iou() -> None:
-    from edge_sdk.nms import box_iou
-
-    rng = np.random.default_rng(3)
-    xy = rng.uniform(0, 640, size=(2000, 2)).astype(np.float32)
-    wh = rng.uniform(1, 200, size=(2000, 2)).astype(np.float32)
-    boxes = np.concatenate([xy, xy + wh], axis=1)
-    for box in boxes[:20]:
-        got = iou_one_to_many(box, boxes)
-        assert got.dtype == np.float32 and got.shape == (2000,)
-        assert np.array_equal(got, box_iou(box[None], boxes)[0].astype(np.float32))
+def test_iou_one_to_many_against_hand_computed_overlaps() -> None:
+    """IoU of a 10 x 10 box (area 100) with boxes whose overlaps are worked out by hand."""
+    box = np.array([0, 0, 10, 10], np.float32)
+    boxes = np.array(
+        [
+            [0, 0, 10, 10],  # itself: 1
+            [5, 0, 15, 10],  # half overlap: 50 / (100 + 100 - 50) = 1/3
+            [2, 2, 4, 4],  # inside: 4 / 100
+            [10, 10, 20, 20],  # touching corner: no area in common
+            [-5, -5, 5, 5],  # quarter: 25 / (100 + 100 - 25) = 1/7
+            [0, 0, 20, 5],  # 10 x 5 = 50 / (100 + 100 - 50) = 1/3
+            [3, 3, 3, 8],  # zero width: 0
+            [30, 30, 40, 40],  # far away: 0
+        ],
+        np.float32,
+    )
+    got = iou_one_to_many(box, boxes)
+    assert got.dtype == np.float32 and got.shape == (8,)
+    np.testing.assert_allclose(got, [1, 1 / 3, 0.04, 0, 1 / 7, 1 / 3, 0, 0], rtol=1e-6, atol=0)
+    # both boxes empty: the union is empty, and that gives 0 rather than NaN
+    empty = np.array([5, 5, 5, 5], np.float32)
+    assert iou_one_to_many(empty, empty[None]).tolist() == [0.0]
+    assert iou_one_to_many(box, np.zeros((0, 4), np.float32)).shape == (0,)
 
 
 def test_select_one_face() -> None:

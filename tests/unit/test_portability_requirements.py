@@ -9,8 +9,11 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-import tomllib
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli
+    tomllib = pytest.importorskip("tomli")
 pytest.importorskip("packaging")
 from packaging.requirements import Requirement
 

@@ -3,7 +3,10 @@
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.subprocess  # a fresh interpreter: this process has imported TensorFlow already
 def test_every_export_resolves_without_tensorflow():
     code = (
         "import sys, edge_sdk\n"
