@@ -1,11 +1,13 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   train a CNN, convert it to int8 and run the on-device runtime on held-back images
 #   make test   install everything the tests need, then run them (what CI runs)
+#   make dist-check  build the sdist and wheel in a temp dir, twine check, check their contents
+# VENV=/path/to/venv uses an existing virtual environment instead of ./.venv.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv dist-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +23,14 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check edge_sdk devices converters
 	$(VENV)/bin/mypy
+	$(VENV)/bin/vermin --target=3.10- --no-tips --violations edge_sdk devices converters tests
 
 test: venv lint
 	$(VENV)/bin/pytest -q -ra
+
+# Needs the dev extra (build, twine): run after make venv / make test.
+dist-check: $(PY)
+	$(PY) ci/check_dist.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
