@@ -41,11 +41,12 @@ from .calibration import CalibrationOptions, ImageSet, ImageSpec, load_calibrati
 from .edgetpu import CompileResult, compile_model, find_compiler
 from .edgetpu_precheck import precheck
 from .errors import ConversionError, NonFiniteOutputError, UnsupportedOpsError
+from .files import atomic_write
 from .formats import ModelFormat, detect_format
-from .interface import PixelQuant, pixel_quant, set_interface
+from .interface import IOType, PixelQuant, pixel_quant, set_interface
 from .metadata_writer import write_metadata
 from .ops import float_ops, op_table, read_ops
-from .quantize import IOType, QuantizeOptions, atomic_write
+from .quantize_keras import QuantizeOptions
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ def _load_source(opts: ConvertOptions, workdir: Path) -> _Source:
         spec = _spec_from(opts, tuple(spec_t.shape[1:]), meta)
         labels = tuple(meta.labels.labels[i] for i in sorted(meta.labels.labels)) if meta.labels else None
         return _Source(fmt, data, spec, folded=False, labels=labels, task=meta.task)
-    from .quantize import float_tflite_from_keras
+    from .quantize_keras import float_tflite_from_keras
     from .tf_models import (
         fold_normalization,
         image_input_shape,
@@ -230,7 +231,7 @@ def _check_finite(float_model: Model, feed: rpt.Feed, images: np.ndarray, source
 def _quantize(src: _Source, calib: ImageSet, opts: ConvertOptions) -> bytes:
     try:
         if src.folded:
-            from .quantize import quantize_keras
+            from .quantize_keras import quantize_keras
             from .tf_models import quiet_stdout
 
             with quiet_stdout():
@@ -239,7 +240,7 @@ def _quantize(src: _Source, calib: ImageSet, opts: ConvertOptions) -> bytes:
                     calib.images.astype(np.float32),
                     QuantizeOptions(IOType.INT8, IOType.INT8, allow_float_ops=opts.allow_float_ops),
                 )
-        from .tflite_quantize import quantize_tflite
+        from .quantize_tflite import quantize_tflite
 
         return quantize_tflite(src.float_bytes, src.spec.normalize(calib.images))
     except ConversionError as exc:

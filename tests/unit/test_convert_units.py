@@ -13,9 +13,9 @@ import pytest
 
 from converters.calibration import CalibrationOptions, ImageSpec, load_calibration, load_labelled
 from converters.errors import CalibrationError, UnknownFormatError
+from converters.files import atomic_write
 from converters.formats import ModelFormat, detect_format
 from converters.interface import PixelQuant, pixel_quant
-from converters.quantize import atomic_write
 from edge_sdk.metadata import ColorSpace
 
 
