@@ -70,8 +70,8 @@ def main() -> None:
         conversion_s = time.perf_counter() - t0
         r = res.report
         # Float vs int8 at 1 and 2 threads, measured alternately (robust to other load).
-        from converters.quantize import float_tflite_from_keras
-        from converters.report import Feed, latency_pair
+        from converters.measure import Feed, latency_pair
+        from converters.quantize_keras import float_tflite_from_keras
         from edge_sdk.model import Model
 
         float_path = root / "mobilenet_v2_float.tflite"

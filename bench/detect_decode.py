@@ -8,7 +8,7 @@ What it builds (needs TensorFlow, i.e. the ``convert`` extra):
    (Conv-BN-SiLU, C2f blocks with widths 16/32/64/128/256, SPPF), the PAN neck and the
    decoupled Detect head with DFL box decoding and sigmoid class scores, emitting the
    Ultralytics TFLite layout ``[1, 84, 2100]`` (normalized cx, cy, w, h + 80 scores).
-   Converted to full int8 with ``converters.quantize.quantize_keras``; its invoke time is
+   Converted to full int8 with ``converters.quantize_keras.quantize_keras``; its invoke time is
    the reference. (Random weights change no timing: the cost is in the shapes.)
 2. A pass-through model ``[1, 84, 8400] -> [1, 84, 8400]`` (float32 and int8), so the decode
    reads a real interpreter output of the 640-input size (8400 candidates x 80 classes).
@@ -164,7 +164,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
 
-    from converters.quantize import IOType, QuantizeOptions, float_tflite_from_keras, quantize_keras
+    from converters.quantize_keras import IOType, QuantizeOptions, float_tflite_from_keras, quantize_keras
     from edge_sdk.decoders import BoxCoordinates, DetectorHead
     from edge_sdk.decoders.yolo import YoloDecoder
     from edge_sdk.detect import DEFAULT_IOU, Detector, finish

@@ -25,8 +25,10 @@ import numpy as np
 
 from edge_sdk.metadata import ColorSpace
 
+from .files import atomic_write
 from .metadata_writer import write_metadata
-from .quantize import QuantizeOptions, atomic_write, float_tflite_from_keras, quantize_keras, tensorflow_log
+from .quantize_keras import QuantizeOptions, float_tflite_from_keras, quantize_keras
+from .tf_models import tensorflow_log
 
 SIZE = 32
 LABELS = [str(i) for i in range(10)]

@@ -16,11 +16,20 @@ keep the original tensor names, so SignatureDefs and users see the same names.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConversionError
-from .quantize import IOType
+
+
+class IOType(str, enum.Enum):
+    """Type of the converted model's input and output tensors."""
+
+    UINT8 = "uint8"
+    INT8 = "int8"
+    FLOAT32 = "float32"
+
 
 _QUANTIZE, _DEQUANTIZE = 114, 6
 _INT8, _UINT8, _FLOAT32 = 9, 3, 0

@@ -1,19 +1,24 @@
 """``convert()``: trained float model + the user's images -> int8 .tflite, report, Edge TPU model.
 
-Steps, each in its own module:
+Steps, one function each here, the work in its own module; each fills one or more
+sections of the typed :class:`~converters.report.ConversionReport`:
 
-1. detect the input format from the file (``formats``) and load it (``tf_models`` for
-   Keras/SavedModel/ONNX, bytes for a float .tflite);
-2. decide the preprocessing (``calibration.ImageSpec``): flags first, then the model's own
-   metadata, then its input shape; sample and prepare the calibration images;
-3. check the float model gives finite outputs on them (NaN stops the run);
-4. quantize: TensorFlow's converter (Keras/SavedModel/ONNX, normalization folded in) or
-   ai-edge-quantizer (.tflite); set the input/output types (``interface``);
-5. refuse float ops unless allowed (``ops``); embed metadata (``metadata_writer``);
-6. measure (``report``), pre-check for the Edge TPU (``edgetpu_precheck``) and compile
-   (``edgetpu``) when asked;
-7. write every output through a temporary file and a rename, and only at the end: a failed
-   or interrupted run leaves nothing behind.
+1. ``_load_source``: detect the input format from the file (``formats``) and load it
+   (``tf_models`` for Keras/SavedModel/ONNX, bytes for a float .tflite); decide the
+   preprocessing (``calibration.ImageSpec``): flags first, then the model's own metadata,
+   then its input shape;
+2. ``_calibrate``: sample and prepare the calibration images (``calibration``);
+3. ``_check_float_model``: the float model gives finite outputs on them (NaN stops the
+   run) and as many classes as labels;
+4. ``_quantize``: TensorFlow's converter (``quantize_keras``: Keras/SavedModel/ONNX,
+   normalization folded in) or ai-edge-quantizer (``quantize_tflite``: a float .tflite);
+   set the input/output types (``interface``); refuse float ops unless allowed (``ops``);
+5. ``_with_metadata``: embed task, labels and preprocessing (``metadata_writer``);
+6. ``_measure``: fidelity, accuracy and latency, float vs int8 (``measure``), and the Edge
+   TPU pre-check (``edgetpu_precheck``);
+7. ``_compile_edgetpu``: run the Edge TPU compiler when asked (``edgetpu``);
+8. ``_write_outputs``: write every output through a temporary file and a rename, and only
+   at the end: a failed or interrupted run leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -24,28 +29,43 @@ import os
 import re
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge_sdk.errors import OptionsError
+from edge_sdk.errors import LabelsError, OptionsError
 from edge_sdk.labels import LabelMap
 from edge_sdk.metadata import ColorSpace
 from edge_sdk.model import Model
 from edge_sdk.preprocess import ResizeMode
 
-from . import report as rpt
+from . import measure
 from .calibration import CalibrationOptions, ImageSet, ImageSpec, load_calibration, load_labelled
 from .edgetpu import CompileResult, compile_model, find_compiler
 from .edgetpu_precheck import precheck
 from .errors import ConversionError, NonFiniteOutputError, UnsupportedOpsError
+from .files import atomic_write
 from .formats import ModelFormat, detect_format
-from .interface import PixelQuant, pixel_quant, set_interface
+from .interface import IOType, PixelQuant, pixel_quant, set_interface
 from .metadata_writer import write_metadata
-from .ops import float_ops, op_table, read_ops
-from .quantize import IOType, QuantizeOptions, atomic_write
+from .ops import OpInfo, float_ops, op_table, read_ops
+from .quantize_keras import QuantizeOptions
+from .report import (
+    Accuracy,
+    CalibrationSection,
+    ConversionReport,
+    EdgeTpuSection,
+    FidelitySection,
+    LatencySection,
+    ModelSection,
+    OpsSection,
+    PreprocessingSection,
+    SizeSection,
+    TimingSection,
+    markdown,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +121,19 @@ class ConvertOptions:
 
 @dataclass(frozen=True)
 class ConversionResult:
-    """The written files and the report (``report`` is the JSON written by ``--report``)."""
+    """The written files and the report.
+
+    ``details`` is the typed report; ``report`` its JSON (what ``--report`` writes).
+    """
 
     output: Path
     edgetpu_output: Path | None
-    report: dict[str, Any] = field(default_factory=dict)
+    details: ConversionReport
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The report as JSON-ready data (:meth:`ConversionReport.to_json`)."""
+        return self.details.to_json()
 
 
 @dataclass
@@ -184,7 +212,7 @@ def _load_source(opts: ConvertOptions, workdir: Path) -> _Source:
         spec = _spec_from(opts, tuple(spec_t.shape[1:]), meta)
         labels = tuple(meta.labels.labels[i] for i in sorted(meta.labels.labels)) if meta.labels else None
         return _Source(fmt, data, spec, folded=False, labels=labels, task=meta.task)
-    from .quantize import float_tflite_from_keras
+    from .quantize_keras import float_tflite_from_keras
     from .tf_models import (
         fold_normalization,
         image_input_shape,
@@ -210,12 +238,14 @@ def _load_source(opts: ConvertOptions, workdir: Path) -> _Source:
     return _Source(fmt, float_bytes, spec, folded=True, keras=wrapped)
 
 
-def _float_feed(src: _Source) -> rpt.Feed:
-    return rpt.Feed((0.0,), (1.0,)) if src.folded else rpt.Feed(src.spec.mean, src.spec.std)
+def _input_feed(src: _Source) -> measure.Feed:
+    """The normalization both the float and the int8 model take (the int8 one records it in
+    its metadata): none when it was folded into the graph, else the model's mean/std."""
+    return measure.Feed((0.0,), (1.0,)) if src.folded else measure.Feed(src.spec.mean, src.spec.std)
 
 
-def _check_finite(float_model: Model, feed: rpt.Feed, images: np.ndarray, source: str) -> None:
-    outs = rpt.run_all(float_model, feed, images[: min(len(images), 16)])
+def _check_finite(float_model: Model, feed: measure.Feed, images: np.ndarray, source: str) -> None:
+    outs = measure.run_all(float_model, feed, images[: min(len(images), 16)])
     for i, o in enumerate(outs):
         bad = ~np.isfinite(o)
         if bad.any():
@@ -227,10 +257,10 @@ def _check_finite(float_model: Model, feed: rpt.Feed, images: np.ndarray, source
             )
 
 
-def _quantize(src: _Source, calib: ImageSet, opts: ConvertOptions) -> bytes:
+def _run_quantizer(src: _Source, calib: ImageSet, opts: ConvertOptions) -> bytes:
     try:
         if src.folded:
-            from .quantize import quantize_keras
+            from .quantize_keras import quantize_keras
             from .tf_models import quiet_stdout
 
             with quiet_stdout():
@@ -239,7 +269,7 @@ def _quantize(src: _Source, calib: ImageSet, opts: ConvertOptions) -> bytes:
                     calib.images.astype(np.float32),
                     QuantizeOptions(IOType.INT8, IOType.INT8, allow_float_ops=opts.allow_float_ops),
                 )
-        from .tflite_quantize import quantize_tflite
+        from .quantize_tflite import quantize_tflite
 
         return quantize_tflite(src.float_bytes, src.spec.normalize(calib.images))
     except ConversionError as exc:
@@ -265,8 +295,180 @@ def _labels(opts: ConvertOptions, src: _Source) -> tuple[str, ...] | None:
     return src.labels
 
 
+def _calibrate(opts: ConvertOptions, src: _Source) -> ImageSet:
+    """Step 2: sample and prepare the calibration images as the model expects them."""
+    return load_calibration(
+        opts.calibration,
+        src.spec,
+        CalibrationOptions(opts.calibration_size, opts.seed, opts.min_calibration, opts.progress),
+    )
+
+
+def _check_float_model(
+    opts: ConvertOptions,
+    float_model: Model,
+    src: _Source,
+    calib: ImageSet,
+    labels: tuple[str, ...] | None,
+) -> None:
+    """Step 3: the float model gives finite outputs, and as many classes as there are labels.
+
+    Raises:
+        NonFiniteOutputError, LabelsError.
+    """
+    _check_finite(float_model, _input_feed(src), calib.images, str(opts.model))
+    if labels is not None:
+        n = int(np.prod(float_model.outputs[0].shape))
+        if len(labels) != n:
+            raise LabelsError(f"{len(labels)} labels given but output 0 has {n} classes")
+
+
+@dataclass(frozen=True)
+class _Quantized:
+    """Step 4's result: the int8 model with the asked I/O types, its ops, and the time it took."""
+
+    model: bytes
+    ops: list[OpInfo]
+    float_ops: list[str]
+    seconds: float
+
+
+def _quantize(opts: ConvertOptions, src: _Source, calib: ImageSet) -> _Quantized:
+    """Step 4: quantize, set the input/output types, refuse float ops unless allowed.
+
+    Raises:
+        UnsupportedOpsError, ConversionError.
+    """
+    t0 = time.perf_counter()
+    int8 = _run_quantizer(src, calib, opts)
+    input_quant: PixelQuant | None = (
+        PixelQuant(1.0, 0) if src.folded else pixel_quant(src.spec.mean, src.spec.std)
+    )
+    if input_quant is None and opts.input_type is not IOType.FLOAT32:
+        raise ConversionError(
+            f"normalization mean {src.spec.mean} std {src.spec.std} cannot be expressed as a "
+            f"{opts.input_type.value} input quantization (per-channel, or mean outside 0..255); "
+            "use --input-type float32"
+        )
+    int8 = set_interface(int8, opts.input_type, _output_type(opts), input_quant)
+    seconds = time.perf_counter() - t0
+    ops = read_ops(int8)
+    floats = float_ops(ops)
+    if floats and not opts.allow_float_ops:
+        raise UnsupportedOpsError(
+            f"{opts.model}: op(s) {', '.join(floats)} could not be quantized and would run in float; "
+            "expected every op in int8 (pass --allow-float-ops to accept float fallbacks)",
+            floats,
+        )
+    return _Quantized(int8, ops, floats, seconds)
+
+
+def _output_type(opts: ConvertOptions) -> IOType:
+    return opts.output_type or opts.input_type
+
+
+def _task(opts: ConvertOptions, src: _Source, labels: tuple[str, ...] | None, ops: list[OpInfo]) -> str:
+    """The task to record: ``--task``, else the source's metadata, else classification when
+    labels are known or the graph ends in SOFTMAX, else ``unknown``."""
+    task = opts.task or src.task or ("classification" if labels else None)
+    if task is None:
+        task = "classification" if "SOFTMAX" in {o.name for o in ops} else "unknown"
+    return task
+
+
+def _with_metadata(
+    src: _Source, int8: bytes, task: str, labels: tuple[str, ...] | None, float_model: Model
+) -> bytes:
+    """Step 5: embed task, labels and preprocessing as standard TFLite Metadata."""
+    feed = _input_feed(src)
+    return write_metadata(
+        int8,
+        task=task,
+        labels=list(labels) if labels else None,
+        mean=feed.mean,
+        std=feed.std,
+        color=src.spec.color,
+        resize=src.spec.resize.value,
+        num_outputs=len(float_model.outputs),
+    )
+
+
+def _measure(
+    opts: ConvertOptions,
+    src: _Source,
+    labels: tuple[str, ...] | None,
+    calib: ImageSet,
+    float_model: Model,
+    int8_model: Model,
+) -> tuple[FidelitySection, Accuracy | None, LatencySection]:
+    """Step 6: run both models on the validation images (else the calibration images) and
+    compare outputs, top-1 accuracy (labelled validation only) and latency."""
+    val: ImageSet | None = None
+    if opts.validation:
+        val = load_labelled(opts.validation, src.spec, labels, progress=opts.progress)
+    eval_images = val.images if val is not None else calib.images
+    feed_f = feed_q = _input_feed(src)
+    out_f = measure.run_all(float_model, feed_f, eval_images)
+    out_q = measure.run_all(int8_model, feed_q, eval_images)
+    names = [t.name for t in int8_model.outputs]
+    accuracy = None
+    if val is not None and val.labels is not None:
+        accuracy = measure.accuracy(out_f[0], out_q[0], val.labels)
+    lat_f, lat_q = measure.latency_pair(
+        float_model, feed_f, int8_model, feed_q, eval_images[0], opts.latency_runs
+    )
+    fidelity = FidelitySection(
+        "validation" if val is not None else "calibration",
+        len(eval_images),
+        tuple(measure.fidelity(out_f, out_q, names)),
+    )
+    latency = LatencySection(opts.latency_runs, int_threads(int8_model), lat_f, lat_q)
+    return fidelity, accuracy, latency
+
+
+def _compile_edgetpu(opts: ConvertOptions, final: bytes, work: Path) -> CompileResult | None:
+    """Step 7 (with ``--edgetpu``): run the Edge TPU compiler on the int8 model, in ``work``."""
+    if not opts.edgetpu:
+        return None
+    staged = work / opts.output.name
+    staged.write_bytes(final)
+    return compile_model(staged, work / "edgetpu")
+
+
+def _edgetpu_paths(opts: ConvertOptions, compiled: CompileResult | None) -> tuple[Path | None, Path | None]:
+    """Where the Edge TPU model and the compiler's log go (None: not written)."""
+    if compiled is None:
+        return None, None
+    out = opts.output.with_name(opts.output.stem + "_edgetpu.tflite")
+    return out, (out.with_suffix(".log") if compiled.log is not None else None)
+
+
+def _write_outputs(
+    opts: ConvertOptions, final: bytes, compiled: CompileResult | None, report: ConversionReport
+) -> None:
+    """Step 8: write every output, each through a temporary file and a rename; on any error
+    remove those already written, so a failed run leaves nothing behind."""
+    tpu_out, tpu_log = _edgetpu_paths(opts, compiled)
+    written: list[Path] = []
+    try:
+        written.append(atomic_write(opts.output, final))
+        if compiled is not None and tpu_out is not None:
+            written.append(atomic_write(tpu_out, compiled.output.read_bytes()))
+            if compiled.log is not None and tpu_log is not None:
+                written.append(atomic_write(tpu_log, compiled.log.read_bytes()))
+        if opts.report is not None:
+            data = report.to_json()
+            text = json.dumps(data, indent=1, sort_keys=False).encode()
+            written.append(atomic_write(opts.report, text))
+            written.append(atomic_write(opts.report.with_suffix(".md"), markdown(data).encode()))
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+
+
 def convert(opts: ConvertOptions) -> ConversionResult:
-    """Convert, quantize, measure and write; see the module docstring.
+    """Convert, quantize, measure and write; see the module docstring for the steps.
 
     Raises:
         UnknownFormatError, CalibrationError, NonFiniteOutputError, UnsupportedOpsError,
@@ -277,170 +479,47 @@ def convert(opts: ConvertOptions) -> ConversionResult:
     t_start = time.perf_counter()
     if opts.edgetpu:
         find_compiler()  # fail before the slow part when there is no compiler
-    out_type = opts.output_type or opts.input_type
     with tempfile.TemporaryDirectory(prefix="edge_sdk_convert_") as tmp:
         work = Path(tmp)
         src = _load_source(opts, work)
         labels = _labels(opts, src)
-        calib = load_calibration(
-            opts.calibration,
-            src.spec,
-            CalibrationOptions(opts.calibration_size, opts.seed, opts.min_calibration, opts.progress),
-        )
+        calib = _calibrate(opts, src)
         float_model = Model(src.float_bytes)
-        feed_f = _float_feed(src)
-        _check_finite(float_model, feed_f, calib.images, str(opts.model))
-        if labels is not None:
-            n = int(np.prod(float_model.outputs[0].shape))
-            if len(labels) != n:
-                from edge_sdk.errors import LabelsError
-
-                raise LabelsError(f"{len(labels)} labels given but output 0 has {n} classes")
-        t_q = time.perf_counter()
-        int8 = _quantize(src, calib, opts)
-        input_quant: PixelQuant | None = (
-            PixelQuant(1.0, 0) if src.folded else pixel_quant(src.spec.mean, src.spec.std)
-        )
-        if input_quant is None and opts.input_type is not IOType.FLOAT32:
-            raise ConversionError(
-                f"normalization mean {src.spec.mean} std {src.spec.std} cannot be expressed as a "
-                f"{opts.input_type.value} input quantization (per-channel, or mean outside 0..255); "
-                "use --input-type float32"
-            )
-        int8 = set_interface(int8, opts.input_type, out_type, input_quant)
-        quantize_s = time.perf_counter() - t_q
-        ops = read_ops(int8)
-        floats = float_ops(ops)
-        if floats and not opts.allow_float_ops:
-            raise UnsupportedOpsError(
-                f"{opts.model}: op(s) {', '.join(floats)} could not be quantized and would run in float; "
-                "expected every op in int8 (pass --allow-float-ops to accept float fallbacks)",
-                floats,
-            )
-        task = opts.task or src.task or ("classification" if labels else None)
-        if task is None:
-            task = "classification" if "SOFTMAX" in {o.name for o in ops} else "unknown"
-        md_mean, md_std = ((0.0,), (1.0,)) if src.folded else (src.spec.mean, src.spec.std)
-        md_kwargs: dict[str, Any] = {
-            "task": task,
-            "labels": list(labels) if labels else None,
-            "mean": md_mean,
-            "std": md_std,
-            "color": src.spec.color,
-            "resize": src.spec.resize.value,
-            "num_outputs": len(float_model.outputs),
-        }
-        final = write_metadata(int8, **md_kwargs)
-        int8_model = Model(final)
-
-        # Measurements.
-        val: ImageSet | None = None
-        if opts.validation:
-            val = load_labelled(opts.validation, src.spec, labels, progress=opts.progress)
-        eval_images = val.images if val is not None else calib.images
-        feed_q = rpt.Feed(md_mean, md_std)
-        out_f = rpt.run_all(float_model, feed_f, eval_images)
-        out_q = rpt.run_all(int8_model, feed_q, eval_images)
-        names = [t.name for t in int8_model.outputs]
-        accuracy = None
-        if val is not None and val.labels is not None:
-            accuracy = rpt.accuracy(out_f[0], out_q[0], val.labels)
-        lat_f, lat_q = rpt.latency_pair(
-            float_model, feed_f, int8_model, feed_q, eval_images[0], opts.latency_runs
-        )
+        _check_float_model(opts, float_model, src, calib, labels)
+        quantized = _quantize(opts, src, calib)
+        task = _task(opts, src, labels, quantized.ops)
+        final = _with_metadata(src, quantized.model, task, labels, float_model)
+        fidelity, accuracy, latency = _measure(opts, src, labels, calib, float_model, Model(final))
         pre = precheck(final)
-
-        compiled: CompileResult | None = None
-        if opts.edgetpu:
-            staged = work / opts.output.name
-            staged.write_bytes(final)
-            compiled = compile_model(staged, work / "edgetpu")
-
-        edgetpu_out = opts.output.with_name(opts.output.stem + "_edgetpu.tflite") if compiled else None
-        report: dict[str, Any] = {
-            "model": {
-                "input": str(opts.model),
-                "format": src.fmt.value,
-                "output": str(opts.output),
-                "edgetpu_output": str(edgetpu_out) if edgetpu_out else None,
-                "input_type": opts.input_type.value,
-                "output_type": out_type.value,
-                "task": task,
-                "labels": len(labels) if labels else 0,
-            },
-            "preprocessing": {
-                "size": list(src.spec.size),
-                "channels": src.spec.channels,
-                "color": src.spec.color.value,
-                "resize": src.spec.resize.value,
-                "mean": list(src.spec.mean),
-                "std": list(src.spec.std),
-                "normalization_in_graph": src.folded,
-            },
-            "calibration": {
-                "source": str(opts.calibration),
-                "images": len(calib),
-                "skipped": len(calib.skipped),
-                "seed": opts.seed,
-                "size": opts.calibration_size,
-            },
-            "size": {
-                "float_bytes": len(src.float_bytes),
-                "int8_bytes": len(final),
-                "ratio": len(src.float_bytes) / len(final),
-            },
-            "ops": {"table": [r.as_dict() for r in op_table(ops)], "float_ops": floats},
-            "fidelity": {
-                "set": "validation" if val is not None else "calibration",
-                "images": len(eval_images),
-                "outputs": rpt.fidelity(out_f, out_q, names),
-            },
-            "accuracy": accuracy,
-            "latency_ms": {
-                "runs": opts.latency_runs,
-                "threads": int_threads(int8_model),
-                "float_median": lat_f,
-                "int8_median": lat_q,
-                "speedup": lat_f / lat_q if lat_q > 0 else None,
-            },
-            "edgetpu": {
-                "precheck": pre.as_dict(),
-                "compiler": compiled.as_dict() if compiled else None,
-                "precheck_matches_compiler": _matches(pre.mapped, compiled),
-            },
-            "timing_s": {"quantize": quantize_s, "total": time.perf_counter() - t_start},
-        }
-
-        # Everything succeeded: write the outputs, each through a temporary file and a rename.
-        written: list[Path] = []
-        try:
-            written.append(atomic_write(opts.output, final))
-            if compiled is not None and edgetpu_out is not None:
-                written.append(atomic_write(edgetpu_out, compiled.output.read_bytes()))
-                if compiled.log is not None:
-                    log_out = edgetpu_out.with_suffix(".log")
-                    written.append(atomic_write(log_out, compiled.log.read_bytes()))
-                    report["edgetpu"]["compiler"]["log"] = str(log_out)
-                report["edgetpu"]["compiler"]["output"] = str(edgetpu_out)
-            if opts.report is not None:
-                text = json.dumps(report, indent=1, sort_keys=False).encode()
-                written.append(atomic_write(opts.report, text))
-                written.append(atomic_write(opts.report.with_suffix(".md"), rpt.markdown(report).encode()))
-        except BaseException:
-            for p in written:
-                p.unlink(missing_ok=True)
-            raise
-    return ConversionResult(opts.output, edgetpu_out, report)
-
-
-def _matches(predicted_mapped: int, compiled: CompileResult | None) -> bool | None:
-    """Whether the pre-check predicted as many ops on the TPU as the compiler mapped (None
-    when the compiler did not run)."""
-    if compiled is None:
-        return None
-    r = compiled.report
-    mapped = r.ops_on_tpu if r.ops_on_tpu is not None else r.mapped_ops
-    return mapped == predicted_mapped
+        compiled = _compile_edgetpu(opts, final, work)
+        tpu_out, tpu_log = _edgetpu_paths(opts, compiled)
+        report = ConversionReport(
+            model=ModelSection(
+                input=str(opts.model),
+                format=src.fmt,
+                output=str(opts.output),
+                edgetpu_output=str(tpu_out) if tpu_out else None,
+                input_type=opts.input_type,
+                output_type=_output_type(opts),
+                task=task,
+                labels=len(labels) if labels else 0,
+            ),
+            preprocessing=PreprocessingSection(src.spec, src.folded),
+            calibration=CalibrationSection(
+                str(opts.calibration), len(calib), len(calib.skipped), opts.seed, opts.calibration_size
+            ),
+            size=SizeSection(len(src.float_bytes), len(final)),
+            ops=OpsSection(tuple(op_table(quantized.ops)), tuple(quantized.float_ops)),
+            fidelity=fidelity,
+            accuracy=accuracy,
+            latency_ms=latency,
+            edgetpu=EdgeTpuSection(
+                pre, compiled, str(tpu_out) if tpu_out else None, str(tpu_log) if tpu_log else None
+            ),
+            timing_s=TimingSection(quantized.seconds, time.perf_counter() - t_start),
+        )
+        _write_outputs(opts, final, compiled, report)
+    return ConversionResult(opts.output, tpu_out, report)
 
 
 def int_threads(model: Model) -> int:

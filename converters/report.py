@@ -1,137 +1,260 @@
 """The deployment report: what int8 conversion cost, measured, and what will run on an Edge TPU.
 
-Figures (all computed here, on this machine):
+:class:`ConversionReport` is the typed report that ``convert()`` fills step by step, one
+section per step; :meth:`ConversionReport.to_json` gives the JSON written by ``--report``
+and printed by ``--json`` (a contract: its keys are pinned in
+``tests/unit/test_convert_units.py``). :func:`summary` renders that JSON as text for stderr
+and :func:`markdown` as a page for people.
 
-- size: bytes of the float and the int8 ``.tflite``;
-- ops: type, count and whether each computes in int8 or float (``converters.ops``);
-- fidelity, per output: cosine similarity (mean and minimum over images) and maximum
-  absolute error between the float and the int8 model's dequantized outputs;
-- accuracy on a labelled folder: top-1 of each model (argmax of output 0) and how often
-  the two agree, in percent;
-- latency: median milliseconds of ``invoke()`` over N runs, float vs int8 measured
-  alternately, both through :class:`edge_sdk.model.Model` on the CPU;
-- the Edge TPU pre-check, and the compiler's own report when it ran.
+Sections (figures computed on this machine, see :mod:`converters.measure`):
 
-``as JSON`` is the contract (``--report``); :func:`summary` is the text for stderr and
-:func:`markdown` a page for people.
+- ``model``: input and output files, format, I/O types, task, number of labels;
+- ``preprocessing``: what the converted model expects;
+- ``calibration``: the images used;
+- ``size``: bytes of the float and the int8 ``.tflite``;
+- ``ops``: type, count and whether each computes in int8 or float (``converters.ops``);
+- ``fidelity``: per output, float vs int8 cosine and maximum absolute error;
+- ``accuracy``: on a labelled folder, top-1 of each model and their agreement;
+- ``latency_ms``: median ``invoke()`` milliseconds, float vs int8;
+- ``edgetpu``: the Edge TPU pre-check, and the compiler's own report when it ran;
+- ``timing_s``: how long quantization and the whole conversion took.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
-from edge_sdk.model import Model
-
 from .calibration import ImageSpec
+from .edgetpu import CompileResult
+from .edgetpu_precheck import Precheck
+from .formats import ModelFormat
+from .interface import IOType
+from .ops import OpRow
 
 
 @dataclass(frozen=True)
-class Feed:
-    """How pixels become one model's input: normalization for float inputs; integer inputs
-    take raw pixels (uint8) or ``pixel - 128`` (int8), as their quantization is set to."""
+class ModelSection:
+    """The files and types of one conversion. Paths are as the user gave them."""
 
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
+    input: str
+    format: ModelFormat
+    output: str
+    edgetpu_output: str | None
+    input_type: IOType
+    output_type: IOType
+    task: str
+    labels: int  # how many labels (0: none)
 
-    def tensor(self, model: Model, pixels: np.ndarray) -> np.ndarray:
-        """``(H, W, C)`` uint8 pixels -> the model's ``[1, H, W, C]`` input array."""
-        spec = model.input
-        if spec.dtype == np.uint8:
-            x: np.ndarray = pixels
-        elif spec.dtype == np.int8:
-            x = (pixels.astype(np.int16) - 128).astype(np.int8)
-        else:
-            norm = ImageSpec(
-                (pixels.shape[1], pixels.shape[0]), pixels.shape[2], mean=self.mean, std=self.std
-            )
-            x = norm.normalize(pixels).astype(spec.dtype)
-        return x.reshape(spec.shape)
-
-
-def run_all(model: Model, feed: Feed, images: np.ndarray) -> list[np.ndarray]:
-    """Every output of ``model`` (dequantized, float32) for every image: ``[output](N, ...)``."""
-    outs: list[list[np.ndarray]] = [[] for _ in model.outputs]
-    for img in images:
-        model.set_input(feed.tensor(model, img))
-        model.invoke()
-        for i in range(len(model.outputs)):
-            outs[i].append(model.output_float(i).reshape(-1))
-    return [np.stack(o) for o in outs]
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "format": self.format.value,
+            "output": self.output,
+            "edgetpu_output": self.edgetpu_output,
+            "input_type": self.input_type.value,
+            "output_type": self.output_type.value,
+            "task": self.task,
+            "labels": self.labels,
+        }
 
 
-def fidelity(
-    float_out: list[np.ndarray], int8_out: list[np.ndarray], names: list[str]
-) -> list[dict[str, Any]]:
-    """Per output: cosine similarity (mean, min over images) and max absolute error."""
-    rows = []
-    for i, (a, b) in enumerate(zip(float_out, int8_out, strict=True)):
-        a64, b64 = a.astype(np.float64), b.astype(np.float64)
-        na, nb = np.linalg.norm(a64, axis=1), np.linalg.norm(b64, axis=1)
-        cos = (a64 * b64).sum(axis=1) / np.maximum(na * nb, 1e-12)
-        rows.append(
-            {
-                "index": i,
-                "name": names[i],
-                "cosine_mean": float(cos.mean()),
-                "cosine_min": float(cos.min()),
-                "max_abs_error": float(np.abs(a64 - b64).max()),
-            }
-        )
-    return rows
+@dataclass(frozen=True)
+class PreprocessingSection:
+    """The preprocessing calibration used (``spec``), and whether its normalization was
+    folded into the graph (then the converted model takes raw pixels)."""
+
+    spec: ImageSpec
+    normalization_in_graph: bool
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.spec
+        return {
+            "size": list(s.size),
+            "channels": s.channels,
+            "color": s.color.value,
+            "resize": s.resize.value,
+            "mean": list(s.mean),
+            "std": list(s.std),
+            "normalization_in_graph": self.normalization_in_graph,
+        }
 
 
-def accuracy(float_out: np.ndarray, int8_out: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """Top-1 accuracy (percent) of both models on output 0, their agreement, and the drop in points."""
-    pf = float_out.argmax(axis=1)
-    pq = int8_out.argmax(axis=1)
-    top1_f = float((pf == labels).mean() * 100.0)
-    top1_q = float((pq == labels).mean() * 100.0)
-    return {
-        "images": int(labels.size),
-        "top1_float": top1_f,
-        "top1_int8": top1_q,
-        "agreement": float((pf == pq).mean() * 100.0),
-        "drop_points": top1_f - top1_q,
-    }
+@dataclass(frozen=True)
+class CalibrationSection:
+    """``source`` as given; ``images`` used and ``skipped`` (unreadable); the sampling
+    ``seed`` and requested sample ``size``."""
+
+    source: str
+    images: int
+    skipped: int
+    seed: int
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-def latency_ms(model: Model, feed: Feed, image: np.ndarray, runs: int, warmup: int = 3) -> float:
-    """Median milliseconds of ``invoke()`` over ``runs`` runs (after ``warmup``)."""
-    model.set_input(feed.tensor(model, image))
-    for _ in range(warmup):
-        model.invoke()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        model.invoke()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return float(statistics.median(times))
+@dataclass(frozen=True)
+class SizeSection:
+    """Bytes of the float and of the int8 ``.tflite``."""
+
+    float_bytes: int
+    int8_bytes: int
+
+    @property
+    def ratio(self) -> float:
+        """How many times smaller the int8 file is."""
+        return self.float_bytes / self.int8_bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"float_bytes": self.float_bytes, "int8_bytes": self.int8_bytes, "ratio": self.ratio}
 
 
-def latency_pair(
-    a: Model, feed_a: Feed, b: Model, feed_b: Feed, image: np.ndarray, runs: int, warmup: int = 3
-) -> tuple[float, float]:
-    """Median ``invoke()`` milliseconds of two models, measured alternately (a, b, a, b ...)
-    so that load from other processes weighs on both alike; the ratio is then stable on a
-    busy machine."""
-    a.set_input(feed_a.tensor(a, image))
-    b.set_input(feed_b.tensor(b, image))
-    for _ in range(warmup):
-        a.invoke()
-        b.invoke()
-    ta: list[float] = []
-    tb: list[float] = []
-    for _ in range(runs):
-        for model, times in ((a, ta), (b, tb)):
-            t0 = time.perf_counter()
-            model.invoke()
-            times.append((time.perf_counter() - t0) * 1e3)
-    return float(statistics.median(ta)), float(statistics.median(tb))
+@dataclass(frozen=True)
+class OpsSection:
+    """The int8 model's op table, and the op types that compute in float (sorted)."""
+
+    table: tuple[OpRow, ...]
+    float_ops: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"table": [r.as_dict() for r in self.table], "float_ops": list(self.float_ops)}
+
+
+@dataclass(frozen=True)
+class OutputFidelity:
+    """Float vs int8 on one output: cosine (mean, min over images), max absolute error."""
+
+    index: int
+    name: str
+    cosine_mean: float
+    cosine_min: float
+    max_abs_error: float
+
+
+@dataclass(frozen=True)
+class FidelitySection:
+    """Fidelity per output, on ``images`` images of ``set`` (``"validation"`` or ``"calibration"``)."""
+
+    set: str
+    images: int
+    outputs: tuple[OutputFidelity, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"set": self.set, "images": self.images, "outputs": [asdict(o) for o in self.outputs]}
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """Top-1 on a labelled folder, in percent; ``drop_points`` = float - int8."""
+
+    images: int
+    top1_float: float
+    top1_int8: float
+    agreement: float
+    drop_points: float
+
+
+@dataclass(frozen=True)
+class LatencySection:
+    """Median ``invoke()`` milliseconds over ``runs`` runs on ``threads`` CPU threads."""
+
+    runs: int
+    threads: int
+    float_median: float
+    int8_median: float
+
+    @property
+    def speedup(self) -> float | None:
+        """float / int8 median (None when the int8 median is 0)."""
+        return self.float_median / self.int8_median if self.int8_median > 0 else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runs": self.runs,
+            "threads": self.threads,
+            "float_median": self.float_median,
+            "int8_median": self.int8_median,
+            "speedup": self.speedup,
+        }
+
+
+@dataclass(frozen=True)
+class EdgeTpuSection:
+    """The offline pre-check; with ``--edgetpu``, the compiler's result and where its
+    model (``output``) and log (``log``, when it wrote one) were written."""
+
+    precheck: Precheck
+    compiler: CompileResult | None = None
+    output: str | None = None
+    log: str | None = None
+
+    @property
+    def precheck_matches_compiler(self) -> bool | None:
+        """Whether the pre-check predicted as many ops on the TPU as the compiler mapped
+        (None when the compiler did not run)."""
+        if self.compiler is None:
+            return None
+        r = self.compiler.report
+        mapped = r.ops_on_tpu if r.ops_on_tpu is not None else r.mapped_ops
+        return mapped == self.precheck.mapped
+
+    def to_json(self) -> dict[str, Any]:
+        compiler: dict[str, Any] | None = None
+        if self.compiler is not None:
+            compiler = self.compiler.as_dict()  # its own paths are in the work folder: replace them
+            if self.log is not None:
+                compiler["log"] = self.log
+            if self.output is not None:
+                compiler["output"] = self.output
+        return {
+            "precheck": self.precheck.as_dict(),
+            "compiler": compiler,
+            "precheck_matches_compiler": self.precheck_matches_compiler,
+        }
+
+
+@dataclass(frozen=True)
+class TimingSection:
+    """Seconds spent quantizing, and on the whole conversion (up to writing the outputs)."""
+
+    quantize: float
+    total: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ConversionReport:
+    """Everything ``convert()`` measured; :meth:`to_json` is the ``--report`` contract."""
+
+    model: ModelSection
+    preprocessing: PreprocessingSection
+    calibration: CalibrationSection
+    size: SizeSection
+    ops: OpsSection
+    fidelity: FidelitySection
+    accuracy: Accuracy | None
+    latency_ms: LatencySection
+    edgetpu: EdgeTpuSection
+    timing_s: TimingSection
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready dicts, lists, strings, numbers and None (``json.dumps`` it)."""
+        return {
+            "model": self.model.to_json(),
+            "preprocessing": self.preprocessing.to_json(),
+            "calibration": self.calibration.to_json(),
+            "size": self.size.to_json(),
+            "ops": self.ops.to_json(),
+            "fidelity": self.fidelity.to_json(),
+            "accuracy": asdict(self.accuracy) if self.accuracy is not None else None,
+            "latency_ms": self.latency_ms.to_json(),
+            "edgetpu": self.edgetpu.to_json(),
+            "timing_s": self.timing_s.to_json(),
+        }
 
 
 def _fmt_bytes(n: float) -> str:

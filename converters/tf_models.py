@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,22 @@ from edge_sdk.errors import OptionsError, missing_dependency
 from .calibration import ImageSpec
 from .errors import ConversionError
 from .formats import ModelFormat
-from .quantize import _tf
 
 log = logging.getLogger(__name__)
+
+
+def import_tf() -> Any:
+    """Import TensorFlow (quietly: its C++ log level set to errors only).
+
+    Raises:
+        MissingDependencyError: TensorFlow is not installed (the hint names the ``convert`` extra).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        raise missing_dependency("tensorflow", "convert", "Converting models") from exc
+    return tf
 
 
 @contextlib.contextmanager
@@ -46,7 +61,7 @@ def load_keras(path: str | Path, fmt: ModelFormat) -> Any:
     Raises:
         ConversionError: Keras/TensorFlow cannot read it (the message carries the reason).
     """
-    _tf()
+    import_tf()
     import keras
 
     try:
@@ -62,7 +77,7 @@ def load_keras(path: str | Path, fmt: ModelFormat) -> Any:
 
 
 def _saved_model_as_keras(path: Path) -> Any:
-    tf = _tf()
+    tf = import_tf()
     import keras
 
     loaded = tf.saved_model.load(str(path))
@@ -213,3 +228,24 @@ def fold_normalization(model: Any, spec: ImageSpec) -> Any:
 def keras_outputs(model: Any) -> int:
     """How many output tensors a Keras model has."""
     return len(model.outputs)
+
+
+@contextlib.contextmanager
+def tensorflow_log(path: str | Path) -> Iterator[None]:
+    """Send everything written to file descriptors 1 and 2 (TensorFlow's C++ and Keras logs)
+    to ``path`` for the duration, so stdout stays JSON Lines and stderr readable."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    with open(path, "ab") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])

@@ -70,8 +70,12 @@ class Board:
         return d
 
 
-def classify_model(model: str, system: str) -> BoardKind:
-    """The :class:`BoardKind` for a device-tree model string on ``system``."""
+def board_kind_from_model(model: str, system: str) -> BoardKind:
+    """The :class:`BoardKind` a device-tree model string names on ``system`` (``platform.system()``).
+
+    ``model`` is the board's own name, e.g. ``"Raspberry Pi 4 Model B Rev 1.4"`` from
+    ``/proc/device-tree/model``; unknown names fall back to the operating system.
+    """
     text = model.strip().lower()
     if text.startswith("raspberry pi"):
         if text.startswith(("raspberry pi 5", "raspberry pi compute module 5")):
@@ -108,7 +112,7 @@ def read_board(device_tree_model: Path = DEVICE_TREE_MODEL, system: str | None =
         model = ""
     if not model:
         model = f"{'macOS' if system == 'Darwin' else system} {machine}".strip()
-    return Board(classify_model(model, system), model, system, machine, usable_cpus())
+    return Board(board_kind_from_model(model, system), model, system, machine, usable_cpus())
 
 
 @functools.cache

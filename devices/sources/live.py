@@ -1,6 +1,10 @@
 """Live sources (cameras, streams) that survive faults: a reader thread per connection,
 newest-frame delivery, read timeouts, and reconnection with capped exponential backoff.
 
+The pieces: :mod:`devices.sources.capture_thread` (one thread per connection, newest-frame
+slot), :mod:`devices.sources.reconnect` (the backoff policy and state changes) and
+:class:`LiveSource` here, which hands out frames and runs the reconnection loop.
+
 How it works:
 
 - Each connection is one daemon thread that owns its device handle exclusively: it opens the
@@ -25,205 +29,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Protocol
-
-import numpy as np
+from collections.abc import Iterator
+from typing import Any
 
 from edge_sdk.errors import OptionsError, SourceError
 from edge_sdk.frame import Frame
 
 from .base import Source, SourceState
+from .capture_thread import Capture, CaptureThread, describe_error
+from .reconnect import ReconnectPolicy, StateCallback, StateChange
+
+__all__ = ["Capture", "LiveSource", "ReconnectPolicy", "StateCallback", "StateChange"]
 
 log = logging.getLogger(__name__)
-
-
-class Capture(Protocol):
-    """One open connection to a device. ``read`` and ``release`` are called only by its
-    reader thread; ``to_rgb`` by the consumer, only for frames it actually takes (frames
-    dropped to stay current are never converted), and it must not touch the device."""
-
-    def read(self) -> np.ndarray | None:
-        """Block until the next frame; return it as the device delivers it (e.g. BGR), or
-        None when the device or stream has gone (an exception means the same)."""
-
-    def to_rgb(self, raw: np.ndarray) -> np.ndarray:
-        """Convert a frame from :meth:`read` to ``(H, W, 3)`` RGB uint8."""
-
-    def release(self) -> None:
-        """Release the device. Called once, from the reader thread."""
-
-
-@dataclass(frozen=True)
-class ReconnectPolicy:
-    """How a live source waits for frames and reconnects (all times in seconds).
-
-    Attributes:
-        initial_delay_s: wait before the first reconnection attempt.
-        factor: each further attempt waits ``factor`` times longer ...
-        max_delay_s: ... up to this cap.
-        max_attempts: attempts per outage before the source reports FAILED; None retries forever.
-        read_timeout_s: no frame for this long means the connection is lost (a read that never
-            returns).
-        open_timeout_s: how long one attempt to open the device may take.
-
-    Raises:
-        OptionsError: a negative or zero time, ``factor < 1``, or ``max_attempts < 1``.
-    """
-
-    initial_delay_s: float = 0.5
-    factor: float = 2.0
-    max_delay_s: float = 10.0
-    max_attempts: int | None = None
-    read_timeout_s: float = 5.0
-    open_timeout_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        for name in ("initial_delay_s", "max_delay_s"):
-            if getattr(self, name) < 0:
-                raise OptionsError(f"{name} must be >= 0 seconds, got {getattr(self, name)}")
-        for name in ("read_timeout_s", "open_timeout_s"):
-            if getattr(self, name) <= 0:
-                raise OptionsError(f"{name} must be > 0 seconds, got {getattr(self, name)}")
-        if self.factor < 1:
-            raise OptionsError(f"factor must be >= 1, got {self.factor}")
-        if self.max_delay_s < self.initial_delay_s:
-            raise OptionsError(
-                f"max_delay_s ({self.max_delay_s}) must be >= initial_delay_s ({self.initial_delay_s})"
-            )
-        if self.max_attempts is not None and self.max_attempts < 1:
-            raise OptionsError(f"max_attempts must be >= 1 or None, got {self.max_attempts}")
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before reconnection attempt ``attempt`` (1-based)."""
-        return float(min(self.max_delay_s, self.initial_delay_s * self.factor ** max(0, attempt - 1)))
-
-
-@dataclass(frozen=True)
-class StateChange:
-    """One state change of a live source, as passed to ``on_state``.
-
-    Attributes:
-        state: the new state.
-        uri: the source.
-        time: ``time.monotonic()`` when it changed.
-        attempt: the reconnection attempt under way (0 for the first connection).
-        error: why the connection was lost or the attempt failed, else None.
-        gap_s: on CONNECTED after an outage: seconds from the last frame before the loss to the
-            first frame after it; else None.
-    """
-
-    state: SourceState
-    uri: str
-    time: float
-    attempt: int = 0
-    error: str | None = None
-    gap_s: float | None = None
-
-
-StateCallback = Callable[[StateChange], None]
-
-
-class _Reader(threading.Thread):
-    """One connection: opens the device, reads into the newest-frame slot, releases."""
-
-    def __init__(self, opener: Callable[[], Capture], name: str) -> None:
-        super().__init__(name=name, daemon=True)
-        self._opener = opener
-        self.stop_event = threading.Event()
-        self.cond = threading.Condition()
-        self.opened = False
-        self.done = False  # the thread has finished (device released)
-        self.lost = False  # no more frames will come from this connection
-        self.error: str | None = None
-        self.info: Any = None
-        self.to_rgb: Callable[[np.ndarray], np.ndarray] = _identity
-        self.newest: tuple[np.ndarray, float] | None = None
-        self.captured = 0
-        self.overwritten = 0
-
-    def run(self) -> None:
-        try:
-            cap = self._opener()
-        except Exception as exc:  # any failure to open is reported, never raised in a thread
-            with self.cond:
-                self.error = _describe(exc)
-                self.done = True
-                self.cond.notify_all()
-            return
-        with self.cond:
-            self.opened = True
-            self.info = getattr(cap, "info", None)
-            self.to_rgb = cap.to_rgb
-            self.cond.notify_all()
-        try:
-            while not self.stop_event.is_set():
-                image = cap.read()
-                if image is None:
-                    with self.cond:
-                        self.error = "the device stopped delivering frames (read failed or stream ended)"
-                        self.lost = True
-                        self.cond.notify_all()  # tell the consumer now; releasing can take a while
-                    break
-                now = time.monotonic()
-                with self.cond:
-                    if self.newest is not None:
-                        self.overwritten += 1
-                    self.newest = (image, now)
-                    self.captured += 1
-                    self.cond.notify_all()
-        except Exception as exc:
-            with self.cond:
-                self.error = _describe(exc)
-                self.lost = True
-                self.cond.notify_all()
-        finally:
-            try:
-                cap.release()
-            except Exception as exc:
-                log.warning("releasing %s failed: %s", self.name, _describe(exc))
-            with self.cond:
-                self.done = True
-                self.cond.notify_all()
-
-    def wait_open(self, timeout: float, closed: threading.Event | None = None) -> bool:
-        """Wait until opened (True) or failed, timed out or closed (False)."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not self.opened and not self.done:
-                if closed is not None and closed.is_set():
-                    return False
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    self.error = self.error or f"opening took longer than {timeout:g} s"
-                    return False
-                self.cond.wait(min(left, 0.1))
-            return self.opened
-
-    def take(self, timeout: float, closed: threading.Event) -> tuple[np.ndarray, float] | None:
-        """The newest unread frame, waiting up to ``timeout``; None when lost or timed out."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while self.newest is None:
-                if self.done or self.lost or closed.is_set():
-                    return None
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    self.error = f"no frame for {timeout:g} s (read timeout)"
-                    return None
-                self.cond.wait(min(left, 0.25))
-            item, self.newest = self.newest, None
-            return item
-
-
-def _identity(raw: np.ndarray) -> np.ndarray:
-    return raw
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 class LiveSource(Source):
@@ -267,7 +85,7 @@ class LiveSource(Source):
         self._closed = threading.Event()
         self._seq = 0
         self._last_frame_t: float | None = None
-        self._reader: _Reader | None = None
+        self._reader: CaptureThread | None = None
         self._connections = 0
         reader = self._start_reader()
         if not reader.wait_open(self.policy.open_timeout_s):
@@ -295,13 +113,13 @@ class LiveSource(Source):
 
     # -- machinery -------------------------------------------------------------------------------
 
-    def _start_reader(self) -> _Reader:
+    def _start_reader(self) -> CaptureThread:
         self._connections += 1
-        reader = _Reader(self._open, f"{type(self).__name__}-{self._connections}")
+        reader = CaptureThread(self._open, f"{type(self).__name__}-{self._connections}")
         reader.start()
         return reader
 
-    def _stop_reader(self, reader: _Reader, join_s: float = 0.0) -> None:
+    def _stop_reader(self, reader: CaptureThread, join_s: float = 0.0) -> None:
         reader.stop_event.set()
         with reader.cond:
             self.dropped += reader.overwritten
@@ -340,7 +158,7 @@ class LiveSource(Source):
             try:
                 self.on_state(change)
             except Exception as exc:  # a faulty callback must not take the pipeline down
-                log.error("on_state callback raised %s", _describe(exc))
+                log.error("on_state callback raised %s", describe_error(exc))
 
     def _reconnect(self) -> bool:
         """Replace the lost connection; True once frames flow again, False when giving up/closed."""

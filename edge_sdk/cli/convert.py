@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    from converters.interface import IOType
     from converters.pipeline import ConvertOptions, convert
-    from converters.quantize import IOType
     from converters.report import summary
 
     from ..metadata import ColorSpace

@@ -138,7 +138,7 @@ def test_file_size_limit_mid_enrolment_loses_nothing(tmp_path: Path) -> None:
     assert len(ok) >= 1
     with Gallery(p) as g:
         assert sorted(i.name for i in g.identities()) == sorted(f"p{i}" for i in ok)
-        assert g._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert g._store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 @pytest.fixture
@@ -172,4 +172,4 @@ def test_tiny_filesystem_fills_up_without_losing_identities(tiny_fs: Path) -> No
     g.close()
     with Gallery(p) as g2:
         assert sorted(i.name for i in g2.identities()) == sorted(enrolled)
-        assert g2._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert g2._store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

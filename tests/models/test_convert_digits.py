@@ -165,8 +165,8 @@ def test_mediapipe_image_classifier_reads_our_labels(digits: Digits, converted: 
     ("input_type", "output_type"), [("int8", "int8"), ("float32", "float32"), ("uint8", "float32")]
 )
 def test_io_types(digits: Digits, tmp_path: Path, input_type: str, output_type: str) -> None:
+    from converters.interface import IOType
     from converters.pipeline import ConvertOptions, convert
-    from converters.quantize import IOType
     from edge_sdk.classify import Classifier
     from edge_sdk.image import load_image
     from edge_sdk.model import Model

@@ -40,7 +40,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     import keras
     import tensorflow as tf
 
-    from converters.quantize import float_tflite_from_keras
+    from converters.quantize_keras import float_tflite_from_keras
 
     root = tmp_path_factory.mktemp("bad_models")
     keras.utils.set_random_seed(0)

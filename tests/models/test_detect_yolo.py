@@ -1,7 +1,7 @@
 """YOLO decoding on real YOLO-format .tflite models built by the test (see detect_yolo_builder).
 
 Every layout (YOLOv8 [1,4+nc,N], transposed [1,N,4+nc], YOLOv5 [1,N,5+nc]) runs as float and
-as full int8 (converted with converters.quantize), with boxes in input pixels or normalized.
+as full int8 (converted with converters.quantize_keras), with boxes in input pixels or normalized.
 The correct boxes are known by construction, so the test checks the whole chain: layout and
 coordinate detection, dequantization, NMS, and undoing the letterbox to source pixels.
 """
@@ -51,7 +51,7 @@ CASES = [
 def yolo_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, bool, bool], Path]:
     """Build (once per session) the .tflite for (layout, int8, normalized)."""
     pytest.importorskip("tensorflow")
-    from converters.quantize import IOType, QuantizeOptions, float_tflite_from_keras, quantize_keras
+    from converters.quantize_keras import IOType, QuantizeOptions, float_tflite_from_keras, quantize_keras
 
     cache: dict[tuple[str, bool, bool], Path] = {}
     root = tmp_path_factory.mktemp("yolo")
@@ -177,7 +177,7 @@ def test_unknown_layout_lists_outputs(tmp_path: Path) -> None:
     pytest.importorskip("tensorflow")
     import keras
 
-    from converters.quantize import float_tflite_from_keras
+    from converters.quantize_keras import float_tflite_from_keras
 
     inp = keras.Input((32, 32, 3), batch_size=1)
     x = keras.layers.GlobalAveragePooling2D()(inp)

@@ -26,7 +26,7 @@ def face(assets: Path) -> Path:
 
 def assert_closed(gallery: Gallery) -> None:
     with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
-        gallery._conn.execute("SELECT 1")
+        gallery._store.conn.execute("SELECT 1")
 
 
 def test_the_pipeline_closes_the_recognizers_gallery(face: Path, tmp_path: Path) -> None:

@@ -13,9 +13,10 @@ import pytest
 
 from converters.calibration import CalibrationOptions, ImageSpec, load_calibration, load_labelled
 from converters.errors import CalibrationError, UnknownFormatError
+from converters.files import atomic_write
 from converters.formats import ModelFormat, detect_format
 from converters.interface import PixelQuant, pixel_quant
-from converters.quantize import atomic_write
+from converters.report import ConversionReport
 from edge_sdk.metadata import ColorSpace
 
 
@@ -141,3 +142,152 @@ def test_labelled_folder(tmp_path: Path) -> None:
     assert s.labels is not None and sorted(s.labels.tolist()) == [0, 0, 0, 1, 1]
     with pytest.raises(CalibrationError, match="names no class"):
         load_labelled(tmp_path / "val", ImageSpec((8, 8)), ["bird"])
+
+
+# -- the deployment report: its JSON is a contract (docs/converters.md, DESIGN.md) ------------
+
+REPORT_KEYS = {
+    "model": ["input", "format", "output", "edgetpu_output", "input_type", "output_type", "task", "labels"],
+    "preprocessing": ["size", "channels", "color", "resize", "mean", "std", "normalization_in_graph"],
+    "calibration": ["source", "images", "skipped", "seed", "size"],
+    "size": ["float_bytes", "int8_bytes", "ratio"],
+    "ops": ["table", "float_ops"],
+    "fidelity": ["set", "images", "outputs"],
+    "accuracy": ["images", "top1_float", "top1_int8", "agreement", "drop_points"],
+    "latency_ms": ["runs", "threads", "float_median", "int8_median", "speedup"],
+    "edgetpu": ["precheck", "compiler", "precheck_matches_compiler"],
+    "timing_s": ["quantize", "total"],
+}
+COMPILER_KEYS = [
+    "output",
+    "log",
+    "compiler_version",
+    "subgraphs",
+    "ops_total",
+    "ops_on_tpu",
+    "ops_on_cpu",
+    "on_chip_memory_bytes",
+    "on_chip_remaining_bytes",
+    "off_chip_memory_bytes",
+    "operations",
+    "not_mapped",
+    "messages",
+]
+PRECHECK_KEYS = [
+    "ops_total",
+    "ops_mapped",
+    "ops_on_cpu",
+    "predicted_subgraphs",
+    "fully_mapped",
+    "first_unsupported",
+    "table",
+    "ops",
+]
+
+
+def _report(compiled: bool, accuracy: bool) -> ConversionReport:
+    from converters.edgetpu import CompileResult, CompilerReport, OpLogRow
+    from converters.edgetpu_precheck import OpPrediction, OpStatus, Precheck
+    from converters.interface import IOType
+    from converters.ops import OpRow, Precision
+    from converters.report import (
+        Accuracy,
+        CalibrationSection,
+        EdgeTpuSection,
+        FidelitySection,
+        LatencySection,
+        ModelSection,
+        OpsSection,
+        OutputFidelity,
+        PreprocessingSection,
+        SizeSection,
+        TimingSection,
+    )
+    from edge_sdk.preprocess import ResizeMode
+
+    pre = Precheck(
+        (
+            OpPrediction(0, "CONV_2D", OpStatus.MAPPED),
+            OpPrediction(1, "ELU", OpStatus.UNSUPPORTED, "no kernel"),
+        )
+    )
+    result = None
+    if compiled:
+        rows = (OpLogRow("CONV_2D", 1, "Mapped to Edge TPU"), OpLogRow("ELU", 1, "Operation not supported"))
+        result = CompileResult(
+            Path("/work/m_edgetpu.tflite"),
+            Path("/work/m_edgetpu.log"),
+            CompilerReport(version="16.0.384591198", rows=rows, subgraphs=1, ops_total=2),
+            "",
+        )
+    return ConversionReport(
+        model=ModelSection(
+            "m.keras",
+            ModelFormat.KERAS,
+            "out/m.tflite",
+            "out/m_edgetpu.tflite" if compiled else None,
+            IOType.UINT8,
+            IOType.INT8,
+            "classification",
+            10,
+        ),
+        preprocessing=PreprocessingSection(
+            ImageSpec((32, 24), 1, ColorSpace.GRAYSCALE, ResizeMode.STRETCH, (0.0,), (255.0,)), True
+        ),
+        calibration=CalibrationSection("cal/", 64, 2, 0, 200),
+        size=SizeSection(4000, 1000),
+        ops=OpsSection((OpRow("CONV_2D", 1, Precision.INT8), OpRow("ELU", 1, Precision.FLOAT)), ("ELU",)),
+        fidelity=FidelitySection("validation", 50, (OutputFidelity(0, "out", 0.99, 0.9, 0.1),)),
+        accuracy=Accuracy(50, 98.0, 96.0, 97.0, 2.0) if accuracy else None,
+        latency_ms=LatencySection(3, 2, 2.0, 0.5),
+        edgetpu=EdgeTpuSection(
+            pre,
+            result,
+            "out/m_edgetpu.tflite" if compiled else None,
+            "out/m_edgetpu.log" if compiled else None,
+        ),
+        timing_s=TimingSection(1.5, 4.0),
+    )
+
+
+def test_report_json_keys_are_pinned() -> None:
+    """The keys (and their order) of ``--report``'s JSON: renaming a field breaks users' scripts."""
+    import json
+
+    from converters.report import markdown, summary
+
+    data = _report(compiled=True, accuracy=True).to_json()
+    assert json.loads(json.dumps(data)) == data  # JSON types only: no tuples, enums or paths
+    assert list(data) == list(REPORT_KEYS)
+    for section, keys in REPORT_KEYS.items():
+        assert list(data[section]) == keys, section
+    assert list(data["ops"]["table"][0]) == ["op", "count", "precision"]
+    assert list(data["fidelity"]["outputs"][0]) == [
+        "index",
+        "name",
+        "cosine_mean",
+        "cosine_min",
+        "max_abs_error",
+    ]
+    assert list(data["edgetpu"]["compiler"]) == COMPILER_KEYS
+    assert list(data["edgetpu"]["precheck"]) == PRECHECK_KEYS
+    # values computed from the typed sections
+    assert data["model"]["format"] == "keras" and data["model"]["input_type"] == "uint8"
+    assert data["preprocessing"]["size"] == [32, 24] and data["preprocessing"]["color"] == "grayscale"
+    assert data["size"]["ratio"] == 4.0 and data["latency_ms"]["speedup"] == 4.0
+    assert data["ops"]["float_ops"] == ["ELU"] and data["ops"]["table"][1]["precision"] == "float"
+    # the compiler's own paths (in the work folder) are replaced by where its files were written
+    assert data["edgetpu"]["compiler"]["output"] == "out/m_edgetpu.tflite"
+    assert data["edgetpu"]["compiler"]["log"] == "out/m_edgetpu.log"
+    assert data["edgetpu"]["precheck_matches_compiler"] is True  # 1 mapped, predicted and compiled
+    assert "ELU" in summary(data) and "## edgetpu_compiler" in markdown(data)
+
+
+def test_report_json_without_compiler_or_accuracy() -> None:
+    from converters.report import markdown, summary
+
+    data = _report(compiled=False, accuracy=False).to_json()
+    assert list(data) == list(REPORT_KEYS)
+    assert data["accuracy"] is None and data["model"]["edgetpu_output"] is None
+    assert data["edgetpu"]["compiler"] is None and data["edgetpu"]["precheck_matches_compiler"] is None
+    assert "accuracy" not in summary(data) and "## edgetpu_compiler" not in markdown(data)

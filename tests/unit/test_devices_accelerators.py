@@ -16,7 +16,7 @@ from devices.accelerators import (
     EdgeTpuDevice,
     list_edgetpus,
 )
-from devices.board import BoardKind, classify_model, read_board
+from devices.board import BoardKind, board_kind_from_model, read_board
 from devices.pairing import model_pair, resolve_model
 from edge_sdk.backend import get_backend
 from edge_sdk.errors import AcceleratorError, ModelNotFoundError, OptionsError
@@ -174,8 +174,8 @@ def test_spec_matches_device(spec: str, tpu: EdgeTpuDevice, ok: bool) -> None:
         ("Windows AMD64", "Windows", BoardKind.OTHER),
     ],
 )
-def test_classify_board(model: str, system: str, kind: BoardKind) -> None:
-    assert classify_model(model, system) is kind
+def test_board_kind_from_device_tree_model(model: str, system: str, kind: BoardKind) -> None:
+    assert board_kind_from_model(model, system) is kind
 
 
 def test_read_board_from_device_tree(tmp_path: Path) -> None:

@@ -141,6 +141,22 @@ def test_cache_follows_changes_from_another_process(tmp_path: Path) -> None:
     assert a.matrix().names == ("bob",)
 
 
+def test_cache_follows_this_connections_own_writes(tmp_path: Path) -> None:
+    """SQLite's data_version ignores a connection's own commits: the cache must not."""
+    rng = np.random.default_rng(12)
+    with Gallery(tmp_path / "g.db") as g:
+        g.enrol("ada", unit(rng, 1), EMB)
+        assert g.matrix().names == ("ada",)
+        vec = unit(rng, 1)
+        g.enrol("bob", vec, EMB)
+        assert g.matrix().names == ("ada", "bob")
+        assert g.match(vec, EMB, 0.99)[0].identity == "bob"
+        g.rename("bob", "carol")
+        assert g.match(vec, EMB, 0.99)[0].identity == "carol"
+        g.remove("ada")
+        assert g.matrix().names == ("carol",)
+
+
 def test_other_embedder_is_a_clear_error(tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
     g = Gallery(tmp_path / "g.db")
@@ -223,8 +239,8 @@ def test_disk_full_from_sqlite_rolls_back(tmp_path: Path) -> None:
     p = tmp_path / "g.db"
     g = Gallery(p)
     g.enrol("ada", unit(rng, 3), EMB)
-    pages = g._conn.execute("PRAGMA page_count").fetchone()[0]
-    g._conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite answers SQLITE_FULL past this
+    pages = g._store.conn.execute("PRAGMA page_count").fetchone()[0]
+    g._store.conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite answers SQLITE_FULL past this
     big = EmbedderIdentity(EMB.sha256, 16)
     with pytest.raises(GalleryWriteError, match="disk full"):
         g.enrol("bob", unit(rng, 500), big)
@@ -232,7 +248,7 @@ def test_disk_full_from_sqlite_rolls_back(tmp_path: Path) -> None:
     g.close()
     g2 = Gallery(p)
     assert [(i.name, i.embeddings) for i in g2.identities()] == [("ada", 3)]
-    assert g2._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert g2._store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 class _FailingConnection:
@@ -252,11 +268,11 @@ def test_injected_oserror_rolls_back(tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
     g = Gallery(tmp_path / "g.db")
     g.enrol("ada", unit(rng, 1), EMB)
-    real = g._conn
-    g._conn = _FailingConnection(real)  # type: ignore[assignment]
+    real = g._store.conn
+    g._store.conn = _FailingConnection(real)  # type: ignore[assignment]
     with pytest.raises(GalleryWriteError, match="disk full"):
         g.enrol("bob", unit(rng, 1), EMB)
-    g._conn = real
+    g._store.conn = real
     assert [i.name for i in g.identities()] == ["ada"]  # bob's identity row was rolled back too
     g.enrol("bob", unit(rng, 1), EMB)  # and the gallery is usable afterwards
     assert [i.name for i in g.identities()] == ["ada", "bob"]
@@ -265,9 +281,9 @@ def test_injected_oserror_rolls_back(tmp_path: Path) -> None:
 def test_a_locked_file_is_an_open_error_not_corruption(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import edge_sdk.faces.gallery as gallery_module
+    import edge_sdk.faces.store as store_module
 
-    monkeypatch.setattr(gallery_module, "BUSY_TIMEOUT_S", 0.2)  # bounded wait for the lock
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.2)  # bounded wait for the lock
     p = tmp_path / "g.db"
     with Gallery(p) as g:
         g.enrol("ada", unit(np.random.default_rng(9), 1)[0], EMB)
@@ -292,9 +308,9 @@ def test_match_reads_the_gallery_once_per_call(tmp_path: Path) -> None:
         g.enrol("ada", unit(rng, 2), EMB)
         g.matrix()
         statements: list[str] = []
-        g._conn.set_trace_callback(statements.append)
+        g._store.conn.set_trace_callback(statements.append)
         g.match(unit(rng, 3), EMB, 0.5)
-        g._conn.set_trace_callback(None)
+        g._store.conn.set_trace_callback(None)
     assert statements.count("PRAGMA data_version") == 1
 
 

@@ -9,10 +9,7 @@ and outputs are uint8, int8 or float32.
 from __future__ import annotations
 
 import contextlib
-import enum
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,24 +20,17 @@ import numpy as np
 from edge_sdk.errors import OptionsError
 
 from .errors import ConversionError
+from .interface import IOType
+from .tf_models import import_tf
 
 __all__ = [
     "ConversionError",
     "IOType",
     "QuantizeOptions",
-    "atomic_write",
     "float_tflite_from_keras",
     "quantize_keras",
     "quantize_saved_model",
 ]
-
-
-class IOType(str, enum.Enum):
-    """Type of the converted model's input and output tensors."""
-
-    UINT8 = "uint8"
-    INT8 = "int8"
-    FLOAT32 = "float32"
 
 
 @dataclass(frozen=True)
@@ -63,17 +53,6 @@ class QuantizeOptions:
             )
 
 
-def _tf() -> Any:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        import tensorflow as tf
-    except ImportError as exc:
-        from edge_sdk.errors import missing_dependency
-
-        raise missing_dependency("tensorflow", "convert", "Converting models") from exc
-    return tf
-
-
 def _representative(calibration: np.ndarray) -> Any:
     def gen() -> Iterator[list[np.ndarray]]:
         for i in range(calibration.shape[0]):
@@ -83,7 +62,7 @@ def _representative(calibration: np.ndarray) -> Any:
 
 
 def _configure(converter: Any, calibration: np.ndarray, options: QuantizeOptions) -> None:
-    tf = _tf()
+    tf = import_tf()
     if calibration.ndim < 2 or calibration.shape[0] == 0:
         raise ConversionError(
             f"calibration data must be a non-empty batch (N, ...), got shape {calibration.shape}"
@@ -122,7 +101,7 @@ def _convert(converter: Any, what: str) -> bytes:
 
 def float_tflite_from_keras(model: Any) -> bytes:
     """Convert a Keras model to a float32 .tflite (for size/latency/fidelity comparisons)."""
-    tf = _tf()
+    tf = import_tf()
     return _convert(tf.lite.TFLiteConverter.from_keras_model(model), "the Keras model (float)")
 
 
@@ -132,7 +111,7 @@ def quantize_keras(model: Any, calibration: np.ndarray, options: QuantizeOptions
     Raises:
         ConversionError: the converter failed (the message carries its first error line).
     """
-    tf = _tf()
+    tf = import_tf()
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     _configure(converter, np.asarray(calibration), options or QuantizeOptions())
     return _convert(converter, "the Keras model")
@@ -142,53 +121,7 @@ def quantize_saved_model(
     path: str | Path, calibration: np.ndarray, options: QuantizeOptions | None = None
 ) -> bytes:
     """Full-integer quantize a SavedModel directory; returns the .tflite bytes."""
-    tf = _tf()
+    tf = import_tf()
     converter = tf.lite.TFLiteConverter.from_saved_model(str(path))
     _configure(converter, np.asarray(calibration), options or QuantizeOptions())
     return _convert(converter, str(path))
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename, so an interrupted run
-    never leaves a partial model behind."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
-
-
-@contextlib.contextmanager
-def tensorflow_log(path: str | Path) -> Iterator[None]:
-    """Send everything written to file descriptors 1 and 2 (TensorFlow's C++ and Keras logs)
-    to ``path`` for the duration, so stdout stays JSON Lines and stderr readable."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = (os.dup(1), os.dup(2))
-    with open(path, "ab") as fh:
-        os.dup2(fh.fileno(), 1)
-        os.dup2(fh.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
