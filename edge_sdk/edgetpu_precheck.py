@@ -132,7 +132,7 @@ OP_TABLE: dict[str, OpSupport] = dict(
         ),
         _row(
             "RESIZE_NEAREST_NEIGHBOR",
-            "as RESIZE_BILINEAR (2x upsampling is mapped in the compiler log)",
+            "as RESIZE_BILINEAR (YOLOv8n's two 2x upsamplings are mapped in the compiler log)",
             DOCS,
             LOG,
         ),

@@ -319,3 +319,12 @@ def test_every_op_the_real_compiler_mapped_is_in_the_table(assets: Path) -> None
     assert sum(report.cpu_ops.values()) == 24
     # Every status the compiler wrote is one the pre-check can write.
     assert {r.status for r in report.rows} <= {s.value for s in OpStatus}
+
+
+def test_the_documented_table_lists_every_op_the_precheck_maps() -> None:
+    from edge_sdk.edgetpu_precheck import OP_TABLE
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "converters.md").read_text()
+    table = doc[doc.index("### The op table") : doc.index("### Accuracy")]
+    assert all(f"`{name}`" in table for name in OP_TABLE), [n for n in OP_TABLE if f"`{n}`" not in table]
+    assert all(r.sources for r in OP_TABLE.values())
