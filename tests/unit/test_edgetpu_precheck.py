@@ -328,3 +328,13 @@ def test_the_documented_table_lists_every_op_the_precheck_maps() -> None:
     table = doc[doc.index("### The op table") : doc.index("### Accuracy")]
     assert all(f"`{name}`" in table for name in OP_TABLE), [n for n in OP_TABLE if f"`{n}`" not in table]
     assert all(r.sources for r in OP_TABLE.values())
+
+
+def test_a_truncated_model_is_a_typed_error(assets: Path) -> None:
+    from edge_sdk.errors import CorruptModelError, NotATfliteModelError
+
+    data = (assets / "edgetpu" / "compiled_pairs" / "split_concat.tflite").read_bytes()
+    with pytest.raises(CorruptModelError, match="corrupt or truncated"):
+        precheck(data[: len(data) // 3])
+    with pytest.raises(NotATfliteModelError, match="TFL3"):
+        precheck(b"\x00" * 64)
