@@ -109,6 +109,16 @@ class CompilerReport:
     def unmapped(self) -> list[dict[str, Any]]:
         return [r.as_dict() for r in self.rows if not r.mapped]
 
+    @property
+    def cpu_ops(self) -> dict[str, int]:
+        """Op type -> how many the compiler left on the CPU; compare with the pre-check's
+        ``cpu_ops`` (:mod:`edge_sdk.edgetpu_precheck`)."""
+        out: dict[str, int] = {}
+        for r in self.rows:
+            if not r.mapped:
+                out[r.op] = out.get(r.op, 0) + r.count
+        return out
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "compiler_version": self.version,
@@ -121,6 +131,7 @@ class CompilerReport:
             "off_chip_memory_bytes": self.off_chip_memory_bytes,
             "operations": [r.as_dict() for r in self.rows],
             "not_mapped": self.unmapped,
+            "cpu_ops": self.cpu_ops,
             "messages": list(self.messages),
         }
 

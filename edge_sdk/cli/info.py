@@ -1,4 +1,10 @@
-"""``edge-sdk info MODEL``: tensors, quantization, metadata, ops, Edge TPU need and task."""
+"""``edge-sdk info MODEL``: tensors, quantization, metadata, ops, Edge TPU need and task.
+
+``edge-sdk info MODEL --edgetpu`` prints the offline Edge TPU pre-check instead
+(:mod:`edge_sdk.edgetpu_precheck`): the compiler-style op table, the ops predicted to stay on
+the CPU with why, and the predicted number of Edge TPU subgraphs. It reads only the
+flatbuffer, so it works on any .tflite, on any machine, without ``edgetpu_compiler``.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +18,16 @@ def register(sub: Any) -> None:
         "info",
         help="describe a .tflite model",
         description="Inputs and outputs (name, shape, dtype, quantization), metadata (labels, "
-        "normalization), op counts, whether it needs an Edge TPU, and the detected task.",
+        "normalization), op counts, whether it needs an Edge TPU, and the detected task. "
+        "With --edgetpu: which ops edgetpu_compiler is predicted to map, offline.",
     )
     p.add_argument("model", help="path to the .tflite model")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument(
+        "--edgetpu",
+        action="store_true",
+        help="predict what edgetpu_compiler maps (op table, CPU ops and why, subgraphs) without the compiler",
+    )
     p.set_defaults(func=run)
 
 
@@ -102,7 +114,78 @@ def _text(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def edgetpu_report(path: str) -> dict[str, Any]:
+    """The Edge TPU pre-check of the model at ``path``, as ``info --edgetpu --json`` prints it.
+
+    A model that is already compiled (it holds ``edgetpu-custom-op``) is described as compiled:
+    ``compiled`` gives what its compiler kept on the CPU.
+
+    Raises:
+        ModelNotFoundError: no such file.
+        NotATfliteModelError, CorruptModelError: not a readable .tflite.
+    """
+    from pathlib import Path
+
+    from ..edgetpu_precheck import compiled_cpu_ops, precheck
+    from ..errors import ModelNotFoundError
+    from ..modelfile import read_model_file
+
+    p = Path(path)
+    if not p.is_file():
+        raise ModelNotFoundError(f"model file {p} does not exist")
+    data = p.read_bytes()
+    mf = read_model_file(data, str(p))
+    out: dict[str, Any] = {"model": str(p)}
+    if mf.needs_edgetpu:
+        cpu, subgraphs = compiled_cpu_ops(data)
+        out["compiled"] = {"cpu_ops": cpu, "ops_on_cpu": sum(cpu.values()), "subgraphs": subgraphs}
+        out["precheck"] = None
+    else:
+        out["compiled"] = None
+        out["precheck"] = precheck(data).as_dict()
+    return out
+
+
+def _edgetpu_text(d: dict[str, Any]) -> str:
+    lines = [f"model      {d['model']}"]
+    comp = d["compiled"]
+    if comp is not None:
+        lines.append(
+            f"already compiled for the Edge TPU: {comp['subgraphs']} Edge TPU subgraph(s), "
+            f"{comp['ops_on_cpu']} op(s) on the CPU"
+        )
+        lines.extend(f"  {op:<30} {n}" for op, n in comp["cpu_ops"].items())
+        return "\n".join(lines)
+    pre = d["precheck"]
+    lines += [
+        f"edge tpu   offline pre-check for edgetpu_compiler {pre['compiler_version']} "
+        "(a prediction: the compiler has the last word)",
+        "",
+        f"{'Operator':<30} {'Count':<10} Status",
+        "",
+    ]
+    lines.extend(f"{r['op']:<30} {r['count']:<10} {r['status']}" for r in pre["table"])
+    lines += [
+        "",
+        f"Number of Edge TPU subgraphs (predicted): {pre['predicted_subgraphs']}",
+        f"Total number of operations: {pre['ops_total']}",
+        f"Number of operations that will run on Edge TPU: {pre['ops_mapped']}",
+        f"Number of operations that will run on CPU: {pre['ops_on_cpu']}",
+    ]
+    cpu = [o for o in pre["ops"] if not o["mapped"]]
+    if cpu:
+        lines += ["", "On the CPU, and why:"]
+        for o in cpu:
+            where = "before" if o["placement"] == "cpu_before" else "after"
+            lines.append(f"  op {o['index']:<4} {o['op']:<28} ({where} the Edge TPU subgraph) {o['reason']}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.edgetpu:
+        e = edgetpu_report(args.model)
+        print(json.dumps(e) if args.json else _edgetpu_text(e))
+        return 0
     d = describe(args.model)
     print(json.dumps(d) if args.json else _text(d))
     return 0
