@@ -10,7 +10,8 @@ took it, on the sink thread, and owns one background thread that, every tick:
 * publishes the MQTT heartbeat every ``heartbeat_s`` seconds.
 
 ``READY=1`` is sent when the pipeline opens its sinks: the source is open and the model
-loaded by then. The tick is half the watchdog period (``WATCHDOG_USEC``), at most 1 s.
+loaded by then. The tick is half the watchdog period (``WATCHDOG_USEC``), at most 1 s and at
+most ``heartbeat_s``.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class ServiceMonitor(Sink):
         self.model = model
         self.model_sha256 = file_sha256(model)
         wd = self.notifier.watchdog_s
-        self.tick_s = tick_s if tick_s is not None else min(1.0, wd / 2) if wd else 1.0
+        self.tick_s = tick_s if tick_s is not None else min(1.0, wd / 2 if wd else 1.0, options.heartbeat_s)
         self.connect_timeout_s = connect_timeout_s
         self.detector = ChangeDetector(EventOptions(debounce=options.debounce))
         self.publisher: StatusPublisher | None = None
