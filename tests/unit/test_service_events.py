@@ -196,3 +196,54 @@ def test_mqtt_events_options_are_parsed() -> None:
     assert sink.events is not None and sink.events.options == EventOptions(4, ("cat", "dog"))
     assert MqttSink("mqtt://h/t", mode="events", labels=["cat"]).events is not None
     assert MqttSink("mqtt://h/t").events is None
+
+
+@pytest.mark.parametrize(
+    ("task", "names"),
+    [
+        (
+            "detect",
+            {"fps", "objects", "count_cat", "count_traffic_light", "present_cat", "present_traffic_light"},
+        ),
+        ("faces", {"fps", "faces", "last_identity", "present_cat", "present_traffic_light"}),
+        ("classify", {"fps", "top_class"}),
+    ],
+)
+def test_discovery_configs_match_home_assistant_schema(task: str, names: set[str]) -> None:
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is needed: pip install 'edge-sdk[dev]'")
+    from edge_sdk.service.homeassistant import discovery_configs
+    from tests.ha_schema import HA_SCHEMAS
+
+    opts = ServiceOptions(
+        broker=Broker("b", 1883), host="pi-5", labels=("cat", "traffic light"), home_assistant=True
+    )
+    configs = discovery_configs(opts, task, "m.tflite", "0.1.0")
+    assert {t.split("/")[3] for t in configs} == names
+    for topic, cfg in configs.items():
+        prefix, component, node, _, leaf = topic.split("/")
+        assert (prefix, node, leaf) == ("homeassistant", "pi-5", "config")
+        jsonschema.validate(cfg, HA_SCHEMAS[component])
+        assert cfg["availability_topic"] == "edge-sdk/pi-5/status"
+    with pytest.raises(jsonschema.ValidationError):  # the schema catches a missing state topic
+        bad = dict(next(iter(configs.values())))
+        del bad["state_topic"]
+        jsonschema.validate(bad, HA_SCHEMAS["sensor"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ({"status": {"heartbeat_s": -1}}, "heartbeat_s must be seconds"),
+        ({"home_assistant": True}, "home_assistant needs a broker"),
+        ({"status": "mqtt://b"}, "status must be an object"),
+    ],
+)
+def test_run_config_checks_the_service_keys(extra: dict[str, Any], error: str) -> None:
+    from edge_sdk.pipeline_config import RunConfig
+
+    with pytest.raises(OptionsError, match=error):
+        RunConfig.from_dict({"task": "faces", "source": "usb:0", "sink": "jsonl:-", **extra})
+    ok = RunConfig.from_dict(
+        {"task": "faces", "source": "usb:0", "sink": "mqtt://b/t?ha=1", "status": {"labels": ["ada"]}}
+    )
+    assert ok.service_options().home_assistant and ok.service_options().labels == ("ada",)
