@@ -214,7 +214,10 @@ class ServiceOptions:
             if _truthy("ha", extra.get("ha", query.get("ha", False))):
                 ha_on = True
             if broker is None:
-                broker = Broker.parse(uri, extra)
+                try:
+                    broker = Broker.parse(uri, extra)
+                except OptionsError:
+                    continue  # a malformed sink URI: the sink itself says what is wrong when built
         st.pop("broker", None)
         if "labels" in st and st["labels"] is not None:
             if isinstance(st["labels"], str) or not isinstance(st["labels"], Sequence):
