@@ -113,5 +113,9 @@ class SinkError(EdgeSdkError):
     """A result sink (JSON lines, MQTT, video, preview) could not be opened or written."""
 
 
+class ServiceError(EdgeSdkError):
+    """A systemd service could not be installed, removed or queried (unit file, name, systemctl)."""
+
+
 class PipelineError(EdgeSdkError):
     """The live pipeline failed: a stage raised an unexpected error or did not stop in time."""

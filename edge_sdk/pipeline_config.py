@@ -22,7 +22,7 @@ taken from the current directory.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 from .errors import OptionsError
 from .pipeline import Pipeline, PipelineOptions, close_task
 from .pipeline_tasks import TaskAdapter, TaskKind, adapt
+from .service.options import ServiceOptions
 from .sinks import Sink, open_sink
 
 SinkSpec = str | Mapping[str, Any]
@@ -71,6 +72,8 @@ class RunConfig:
         max_frames, duration: stop after this many frames / seconds.
         queue_size: frames queued between capture and inference.
         drop_oldest: override the drop policy (default: drop for live sources only).
+        status, home_assistant: MQTT status, heartbeat and Home Assistant discovery (see
+            :mod:`edge_sdk.service.options`); checked here, used by ``edge-sdk run``.
     """
 
     task: TaskKind
@@ -93,6 +96,8 @@ class RunConfig:
     duration: float | None = None
     queue_size: int = 2
     drop_oldest: bool | None = None
+    status: Mapping[str, Any] | None = None
+    home_assistant: bool | Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", TaskKind.parse(self.task))
@@ -136,6 +141,7 @@ class RunConfig:
             raise OptionsError(f"strict must be true or false, got {self.strict!r}")
         # the pipeline options check the rest (duration, queue_size, drop_oldest)
         self.pipeline_options()
+        self.service_options()
 
     # -- construction ----------------------------------------------------------------------------
 
@@ -177,6 +183,10 @@ class RunConfig:
             raise OptionsError(f"config {p} must hold one JSON object, found {type(data).__name__}")
         data.update({k: v for k, v in (overrides or {}).items() if v is not None})
         return cls.from_dict(data)
+
+    def service_options(self) -> ServiceOptions:
+        """Status/heartbeat/Home Assistant options (``broker`` None when nothing names one)."""
+        return ServiceOptions.from_config(self.status, self.home_assistant, self.sink)
 
     def pipeline_options(self) -> PipelineOptions:
         return PipelineOptions(
@@ -276,15 +286,16 @@ class RunConfig:
             raise
         return built
 
-    def build(self) -> Pipeline:
+    def build(self, extra_sinks: Sequence[Sink] = ()) -> Pipeline:
         """Build the whole pipeline: sinks first (cheap checks, ports), then the model, then
         the source. What was built is closed again when a later step fails (sinks, and the
-        task: a gallery file stays open otherwise)."""
+        task: a gallery file stays open otherwise). ``extra_sinks`` (already built, e.g. the
+        service monitor) go after the config's sinks."""
         sinks = self.build_sinks()
         try:
             task = self.build_task()
             try:
-                return Pipeline(self.source, task, sinks, self.pipeline_options())
+                return Pipeline(self.source, task, [*sinks, *extra_sinks], self.pipeline_options())
             except BaseException:
                 close_task(task)
                 raise

@@ -118,7 +118,19 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             args._parser.error(f"give --config FILE, or {', '.join(missing)}")
         config = RunConfig.from_dict({k: v for k, v in values.items() if v is not None})
-    pipeline = config.build()
+    from ..service.notify import Notifier
+
+    service = config.service_options()
+    notifier = Notifier()
+    monitor = None
+    if service.broker is not None or notifier.enabled:
+        # a service: READY/WATCHDOG/STATUS to systemd, status/heartbeat/state over MQTT
+        from ..service.monitor import ServiceMonitor
+
+        monitor = ServiceMonitor(service, notifier, model=config.model)
+    pipeline = config.build(extra_sinks=[monitor] if monitor is not None else [])
+    if monitor is not None:
+        monitor.attach(pipeline)
     with _stop_on_signals(pipeline.stop) as received:
         pipeline.start()
         pipeline.wait()

@@ -5,6 +5,12 @@
 ``#``, ``:`` and spaces replaced by ``_``), ``{task}`` (``classify``/``detect``/``faces``) and
 ``{host}`` (this machine's host name). Example: ``mqtt://broker/edge/{host}/{task}``.
 
+``mode=frames`` (default) publishes every frame's record; ``mode=events`` publishes only
+changes, debounced over ``debounce`` frames (a label's count going up or down, an identity
+appearing or leaving, a tracked object entering or leaving, the top class changing; see
+:mod:`edge_sdk.service.events`), optionally only for ``labels`` (comma-separated). ``ha=1``
+turns on Home Assistant discovery for the run (see :mod:`edge_sdk.service.options`).
+
 Never blocks the pipeline: paho's network thread sends, connects and reconnects (with a
 backoff doubling from ``reconnect_min_s`` to ``reconnect_max_s``); outgoing messages wait in a
 queue bounded by ``queue`` messages. A message that finds the queue full, or that has QoS 0
@@ -23,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import OptionsError, SinkError, missing_dependency
+from ..service.events import ChangeDetector, EventOptions
 from .base import Sink, SinkContext
 
 if TYPE_CHECKING:
@@ -45,10 +52,18 @@ _OPTIONS: dict[str, tuple[type, Any]] = {
     "reconnect_max_s": (int, 30),
     "ca_certs": (str, None),
     "insecure": (bool, False),
+    "mode": (str, "frames"),
+    "debounce": (int, 3),
+    "labels": (str, None),
+    "ha": (bool, False),
 }
 
 
 def _convert(name: str, value: Any) -> Any:
+    if name == "labels" and isinstance(value, (list, tuple)):
+        if not all(isinstance(x, str) for x in value):
+            raise OptionsError(f"mqtt option labels must be a list of strings, got {value!r}")
+        return ",".join(value)
     kind = _OPTIONS[name][0]
     if isinstance(value, str) and kind is not str:
         text = value.strip().lower()
@@ -141,6 +156,19 @@ class MqttSink(Sink):
             raise OptionsError("mqtt reconnect_min_s must be >= 1 and <= reconnect_max_s")
         if opts["connect_timeout_s"] < 0 or opts["flush_timeout_s"] < 0:
             raise OptionsError("mqtt timeouts must be >= 0 seconds")
+        if opts["mode"] not in ("frames", "events"):
+            raise OptionsError(f"mqtt option mode must be frames or events, got {opts['mode']!r}")
+        self.events: ChangeDetector | None = None
+        if opts["mode"] == "events":
+            labels = opts["labels"]
+            self.events = ChangeDetector(
+                EventOptions(
+                    debounce=opts["debounce"],
+                    labels=None if not labels else tuple(x.strip() for x in labels.split(",") if x.strip()),
+                )
+            )
+        elif opts["debounce"] != _OPTIONS["debounce"][1] or opts["labels"] is not None:
+            raise OptionsError("mqtt options debounce and labels apply to mode=events only")
         self.qos: int = opts["qos"]
         self.retain: bool = opts["retain"]
         self.opts = opts
@@ -221,7 +249,14 @@ class MqttSink(Sink):
     def write(self, result: TaskResult) -> None:
         if self._client is None or self.topic is None:
             raise SinkError(f"mqtt sink {self.uri} was not opened")
-        payload = json.dumps(result.record, separators=(",", ":"), ensure_ascii=False)
+        if self.events is not None:
+            for event in self.events.update(result):
+                self._publish(json.dumps(event, separators=(",", ":"), ensure_ascii=False))
+            return
+        self._publish(json.dumps(result.record, separators=(",", ":"), ensure_ascii=False))
+
+    def _publish(self, payload: str) -> None:
+        assert self._client is not None and self.topic is not None
         # Never hold our lock while calling paho: its network thread holds paho's own lock when
         # it calls on_publish, which takes ours.
         info = self._client.publish(self.topic, payload, qos=self.qos, retain=self.retain)
