@@ -171,6 +171,7 @@ COMPILER_KEYS = [
     "off_chip_memory_bytes",
     "operations",
     "not_mapped",
+    "cpu_ops",
     "messages",
 ]
 PRECHECK_KEYS = [
