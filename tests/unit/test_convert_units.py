@@ -175,12 +175,14 @@ COMPILER_KEYS = [
     "messages",
 ]
 PRECHECK_KEYS = [
+    "compiler_version",
     "ops_total",
     "ops_mapped",
     "ops_on_cpu",
     "predicted_subgraphs",
     "fully_mapped",
     "first_unsupported",
+    "cpu_ops",
     "table",
     "ops",
 ]

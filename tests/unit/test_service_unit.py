@@ -41,6 +41,7 @@ def settings(text: str) -> dict[str, list[str]]:
     return out
 
 
+@pytest.mark.subprocess  # systemd-analyze / the CLI is what is tested
 def test_dry_run_prints_a_unit_that_systemd_accepts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -71,6 +72,7 @@ def test_dry_run_prints_a_unit_that_systemd_accepts(
         assert complaint not in output, output
 
 
+@pytest.mark.subprocess  # systemd-analyze / the CLI is what is tested
 def test_systemd_analyze_rejects_a_broken_unit(tmp_path: Path) -> None:
     """The verification the test above relies on can fail."""
     if shutil.which("systemd-analyze") is None:
@@ -156,6 +158,7 @@ def test_paths_with_spaces_cannot_be_made_writable(tmp_path: Path) -> None:
         render_unit(cfg, UnitOptions())
 
 
+@pytest.mark.subprocess  # systemd-analyze / the CLI is what is tested
 def test_help_lists_the_service_command() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "edge_sdk.cli.main", "service", "--help"],
