@@ -122,7 +122,7 @@ def run_demo(
 ) -> DemoSummary:
     """Run the whole chain in ``workdir``; JSON lines for ``show`` held-back images go to ``out``."""
     from devices.sources import open_source
-    from edge_sdk.classify import Classifier
+    from edge_sdk.tasks.classify import Classifier
 
     def say(msg: str) -> None:
         print(f"demo: {msg}", file=log, flush=True)

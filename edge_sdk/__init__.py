@@ -18,13 +18,13 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Model": "edge_sdk.model",
     "TensorSpec": "edge_sdk.model",
-    "Classifier": "edge_sdk.classify",
-    "ClassifierOptions": "edge_sdk.classify",
+    "Classifier": "edge_sdk.tasks.classify",
+    "ClassifierOptions": "edge_sdk.tasks.classify",
     "Category": "edge_sdk.results",
     "Classification": "edge_sdk.results",
     "Detections": "edge_sdk.results",
-    "Detector": "edge_sdk.detect",
-    "DetectorOptions": "edge_sdk.detect",
+    "Detector": "edge_sdk.tasks.detect",
+    "DetectorOptions": "edge_sdk.tasks.detect",
     "Face": "edge_sdk.results",
     "Frame": "edge_sdk.frame",
     "LabelMap": "edge_sdk.labels",
@@ -37,20 +37,18 @@ _EXPORTS = {
     "ReconnectPolicy": "devices.sources",
     "SourceState": "devices.sources",
     "EdgeSdkError": "edge_sdk.errors",
-    "FaceRecognizer": "edge_sdk.faces.recognizer",
-    "RecognizerOptions": "edge_sdk.faces.recognizer",
-    "FaceDetectorOptions": "edge_sdk.faces.options",
-    "FaceEmbedder": "edge_sdk.faces.embedder",
-    "Gallery": "edge_sdk.faces.gallery",
-    "Pipeline": "edge_sdk.pipeline",
-    "PipelineOptions": "edge_sdk.pipeline",
+    "FaceRecognizer": "edge_sdk.tasks.faces.recognizer",
+    "RecognizerOptions": "edge_sdk.tasks.faces.recognizer",
+    "FaceDetectorOptions": "edge_sdk.tasks.faces.options",
+    "FaceEmbedder": "edge_sdk.tasks.faces.embedder",
+    "Gallery": "edge_sdk.tasks.faces.gallery",
+    "Pipeline": "edge_sdk.pipeline.engine",
+    "PipelineOptions": "edge_sdk.pipeline.engine",
 }
 
 if TYPE_CHECKING:
     from devices.sources import open_source
 
-    from .classify import Classifier, ClassifierOptions
-    from .detect import Detector, DetectorOptions
     from .errors import EdgeSdkError
     from .frame import Frame
     from .image import as_rgb, load_image
@@ -59,6 +57,8 @@ if TYPE_CHECKING:
     from .model import Model, TensorSpec
     from .preprocess import ResizeMode, Transform
     from .results import Category, Classification, Detections, Face
+    from .tasks.classify import Classifier, ClassifierOptions
+    from .tasks.detect import Detector, DetectorOptions
 
 
 def __getattr__(name: str) -> Any:

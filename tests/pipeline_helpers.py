@@ -12,7 +12,7 @@ import numpy as np
 
 from devices.sources import Source, SourceState
 from edge_sdk.frame import Frame
-from edge_sdk.pipeline_tasks import TaskKind, TaskResult
+from edge_sdk.pipeline.tasks import TaskKind, TaskResult
 from edge_sdk.results import Category, Classification
 from edge_sdk.sinks import Sink
 

@@ -31,8 +31,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..classify import Classifier, ClassifierOptions
     from ..preprocess import ResizeMode
+    from ..tasks.classify import Classifier, ClassifierOptions
 
     options = ClassifierOptions(
         top_k=args.top_k,

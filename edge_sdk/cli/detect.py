@@ -86,11 +86,11 @@ def annotation_path(directory: Path, source: str, frame: int, taken: set[Path]) 
 def run(args: argparse.Namespace) -> int:
     import cv2
 
-    from ..decoders import DetectorHead
-    from ..detect import Detector, DetectorOptions
     from ..draw import draw_detections
     from ..errors import EdgeSdkError
     from ..preprocess import ResizeMode
+    from ..tasks.decoders import DetectorHead
+    from ..tasks.detect import Detector, DetectorOptions
 
     options = DetectorOptions(
         threshold=args.threshold,

@@ -119,9 +119,9 @@ def register(sub: Any) -> None:
 
 
 def _recognizer(args: argparse.Namespace, *, create: bool) -> Any:
-    from ..faces.gallery import Gallery
-    from ..faces.options import FaceDetectorOptions
-    from ..faces.recognizer import DEFAULT_THRESHOLD, FaceRecognizer, RecognizerOptions
+    from ..tasks.faces.gallery import Gallery
+    from ..tasks.faces.options import FaceDetectorOptions
+    from ..tasks.faces.recognizer import DEFAULT_THRESHOLD, FaceRecognizer, RecognizerOptions
 
     threshold = getattr(args, "threshold", None)
     options = RecognizerOptions(
@@ -142,8 +142,8 @@ def _recognizer(args: argparse.Namespace, *, create: bool) -> Any:
 
 
 def run_enroll(args: argparse.Namespace) -> int:
-    from ..faces.gallery import check_name
-    from ..faces.recognizer import select_one_face
+    from ..tasks.faces.gallery import check_name
+    from ..tasks.faces.recognizer import select_one_face
 
     check_name(args.name)
     rec = _recognizer(args, create=True)
@@ -178,7 +178,7 @@ def run_recognize(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from ..faces.gallery import Gallery
+    from ..tasks.faces.gallery import Gallery
 
     with Gallery(args.gallery, create=False) as g:
         people = g.identities()
@@ -196,7 +196,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from ..faces.gallery import Gallery
+    from ..tasks.faces.gallery import Gallery
 
     with Gallery(args.gallery, create=False) as g:
         n = g.remove(args.name)
@@ -205,7 +205,7 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def run_rename(args: argparse.Namespace) -> int:
-    from ..faces.gallery import Gallery
+    from ..tasks.faces.gallery import Gallery
 
     with Gallery(args.gallery, create=False) as g:
         g.rename(args.name, args.to)
@@ -214,8 +214,8 @@ def run_rename(args: argparse.Namespace) -> int:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    from ..faces.calibrate import calibrate
-    from ..faces.gallery import Gallery
+    from ..tasks.faces.calibrate import calibrate
+    from ..tasks.faces.gallery import Gallery
 
     with Gallery(args.gallery, create=False) as g:
         report = calibrate(g.matrix())

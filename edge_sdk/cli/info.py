@@ -28,7 +28,7 @@ def describe(path: str) -> dict[str, Any]:
     from ..metadata import parse_metadata
     from ..model import Model, TensorSpec
     from ..modelfile import read_model_file
-    from ..tasks import detect_task
+    from ..tasks.registry import detect_task
 
     p = Path(path)
     if not p.is_file():

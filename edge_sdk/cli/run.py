@@ -108,7 +108,7 @@ def _stop_on_signals(stop: Any) -> Iterator[list[int]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline_config import RunConfig
+    from ..pipeline.config import RunConfig
 
     values = {key: getattr(args, key) for key in _KEYS}
     if args.config:

@@ -26,7 +26,7 @@ from ..errors import OptionsError, SinkError, missing_dependency
 from .base import Sink, SinkContext
 
 if TYPE_CHECKING:
-    from ..pipeline_tasks import TaskResult
+    from ..pipeline.tasks import TaskResult
 
 log = logging.getLogger(__name__)
 

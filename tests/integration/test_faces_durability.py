@@ -13,14 +13,14 @@ import textwrap
 import time
 from pathlib import Path
 
-from edge_sdk.faces.gallery import Gallery
+from edge_sdk.tasks.faces.gallery import Gallery
 
 CHILD = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from edge_sdk.faces.embedder import EmbedderIdentity
-    from edge_sdk.faces.gallery import Gallery
+    from edge_sdk.tasks.faces.embedder import EmbedderIdentity
+    from edge_sdk.tasks.faces.gallery import Gallery
     g = Gallery(sys.argv[1])
     e = EmbedderIdentity("c" * 64, 128)
     rng = np.random.default_rng(int(sys.argv[2]))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_sdk.detect import DetectorOptions
 from edge_sdk.draw import class_color, draw_boxes, draw_detections, draw_keypoints
 from edge_sdk.errors import ImageError, OptionsError
 from edge_sdk.results import Detections
+from edge_sdk.tasks.detect import DetectorOptions
 
 
 @pytest.mark.parametrize(

@@ -24,8 +24,8 @@ from edge_sdk.errors import (
     OptionsError,
     UnknownIdentityError,
 )
-from edge_sdk.faces.embedder import EmbedderIdentity
-from edge_sdk.faces.gallery import APPLICATION_ID, SCHEMA_VERSION, Gallery
+from edge_sdk.tasks.faces.embedder import EmbedderIdentity
+from edge_sdk.tasks.faces.gallery import APPLICATION_ID, SCHEMA_VERSION, Gallery
 
 EMB = EmbedderIdentity("a" * 64, 16)
 OTHER = EmbedderIdentity("b" * 64, 16)
@@ -270,8 +270,8 @@ _FSIZE_CHILD = textwrap.dedent(
     import resource, signal, sys
     import numpy as np
     from edge_sdk.errors import GalleryWriteError
-    from edge_sdk.faces.embedder import EmbedderIdentity
-    from edge_sdk.faces.gallery import Gallery
+    from edge_sdk.tasks.faces.embedder import EmbedderIdentity
+    from edge_sdk.tasks.faces.gallery import Gallery
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG from write() instead of a signal
     g = Gallery(sys.argv[1])
     e = EmbedderIdentity("a" * 64, 128)
@@ -340,7 +340,7 @@ def test_tiny_filesystem_fills_up_without_losing_identities(tiny_fs: Path) -> No
 def test_a_locked_file_is_an_open_error_not_corruption(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import edge_sdk.faces.gallery as gallery_module
+    import edge_sdk.tasks.faces.gallery as gallery_module
 
     monkeypatch.setattr(gallery_module, "BUSY_TIMEOUT_S", 0.2)  # bounded wait for the lock
     p = tmp_path / "g.db"

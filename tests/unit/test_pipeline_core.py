@@ -11,8 +11,8 @@ import pytest
 
 from edge_sdk.errors import ImageError, OptionsError, PipelineError, SinkError
 from edge_sdk.frame import Frame
-from edge_sdk.pipeline import Pipeline, PipelineOptions
-from edge_sdk.pipeline_tasks import TaskKind, TaskResult
+from edge_sdk.pipeline.engine import Pipeline, PipelineOptions
+from edge_sdk.pipeline.tasks import TaskKind, TaskResult
 from edge_sdk.sinks import Sink
 from tests.pipeline_helpers import CollectSink, RecordingTask, ScriptedSource, write_video
 

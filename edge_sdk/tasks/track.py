@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import OptionsError
-from .nms import box_iou
-from .results import Detections
+from ..errors import OptionsError
+from ..nms import box_iou
+from ..results import Detections
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import OptionsError
-from .pipeline import Pipeline, PipelineOptions, close_task
-from .pipeline_tasks import TaskAdapter, TaskKind, adapt
-from .sinks import Sink, open_sink
+from ..errors import OptionsError
+from ..sinks import Sink, open_sink
+from .engine import Pipeline, PipelineOptions, close_task
+from .tasks import TaskAdapter, TaskKind, adapt
 
 SinkSpec = str | Mapping[str, Any]
 
@@ -192,13 +192,13 @@ class RunConfig:
         Raises:
             ModelError, LabelsError, AcceleratorError, GalleryError: see the task classes.
         """
-        from .preprocess import ResizeMode
+        from ..preprocess import ResizeMode
 
         resize = ResizeMode(self.resize) if self.resize else None
         if self.task is TaskKind.FACES:
-            from .faces.gallery import Gallery
-            from .faces.options import FaceDetectorOptions
-            from .faces.recognizer import DEFAULT_THRESHOLD, FaceRecognizer, RecognizerOptions
+            from ..tasks.faces.gallery import Gallery
+            from ..tasks.faces.options import FaceDetectorOptions
+            from ..tasks.faces.recognizer import DEFAULT_THRESHOLD, FaceRecognizer, RecognizerOptions
 
             options = RecognizerOptions(
                 threshold=DEFAULT_THRESHOLD if self.threshold is None else self.threshold,
@@ -221,7 +221,7 @@ class RunConfig:
         assert self.model is not None
         model_path, accelerator = resolve_model(self.model, self.accelerator, strict=self.strict)
         if self.task is TaskKind.CLASSIFY:
-            from .classify import Classifier, ClassifierOptions
+            from ..tasks.classify import Classifier, ClassifierOptions
 
             copts = ClassifierOptions(
                 top_k=5 if self.top_k is None else self.top_k,
@@ -237,7 +237,7 @@ class RunConfig:
                     num_threads=self.threads,
                 )
             )
-        from .detect import Detector, DetectorOptions
+        from ..tasks.detect import Detector, DetectorOptions
 
         kw: dict[str, Any] = {"resize": resize}
         if self.threshold is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import OptionsError
+from ...errors import OptionsError
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import UnsupportedModelError
-from ..quant import QuantParams, dequantize
+from ...errors import UnsupportedModelError
+from ...quant import QuantParams, dequantize
 from . import BoxCoordinates, Candidates, DetectorHead, describe_outputs
 
 if TYPE_CHECKING:
-    from ..model import Model
+    from ...model import Model
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import enum
 
-from .model import Model
-from .modelfile import DETECTION_POSTPROCESS_OP
+from ..model import Model
+from ..modelfile import DETECTION_POSTPROCESS_OP
 
 
 class Task(str, enum.Enum):

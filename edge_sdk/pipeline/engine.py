@@ -35,7 +35,7 @@ hanging.
 
 The pipeline owns what it is given: the source is closed when the run ends, and so is the
 task (``close()`` of the adapter or of the object it wraps, e.g. a
-:class:`~edge_sdk.faces.recognizer.FaceRecognizer`'s gallery) once the inference thread is
+:class:`~edge_sdk.tasks.faces.recognizer.FaceRecognizer`'s gallery) once the inference thread is
 done with it.
 """
 
@@ -50,10 +50,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .errors import EdgeSdkError, OptionsError, PipelineError, SinkError
-from .frame import Frame
-from .pipeline_tasks import TaskAdapter, TaskResult, adapt
-from .sinks import Sink, SinkContext, open_sink
+from ..errors import EdgeSdkError, OptionsError, PipelineError, SinkError
+from ..frame import Frame
+from ..sinks import Sink, SinkContext, open_sink
+from .tasks import TaskAdapter, TaskResult, adapt
 
 if TYPE_CHECKING:
     from devices.sources import Source
@@ -153,9 +153,9 @@ class Pipeline:
     Args:
         source: a source URI (opened with :func:`devices.sources.open_source`) or an open
             :class:`~devices.sources.Source`. The pipeline closes it when the run ends.
-        task: a :class:`~edge_sdk.classify.Classifier`, :class:`~edge_sdk.detect.Detector`,
-            :class:`~edge_sdk.faces.recognizer.FaceRecognizer`, or any
-            :class:`~edge_sdk.pipeline_tasks.TaskAdapter`. The pipeline closes it when the run
+        task: a :class:`~edge_sdk.tasks.classify.Classifier`, :class:`~edge_sdk.tasks.detect.Detector`,
+            :class:`~edge_sdk.tasks.faces.recognizer.FaceRecognizer`, or any
+            :class:`~edge_sdk.pipeline.tasks.TaskAdapter`. The pipeline closes it when the run
             ends (a FaceRecognizer's gallery file), as it does the source.
         sinks: sink URIs (see :mod:`edge_sdk.sinks`) or :class:`~edge_sdk.sinks.Sink` objects.
         options: :class:`PipelineOptions`; option keywords are accepted as a shortcut.

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import OptionsError
+from ...errors import OptionsError
 
 ARCFACE_TEMPLATE_112 = np.array(
     [

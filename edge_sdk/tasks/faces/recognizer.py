@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import FaceNotFoundError, ModelNotFoundError, OptionsError
-from ..image import as_rgb
-from ..model import Model
-from ..results import Face
+from ...errors import FaceNotFoundError, ModelNotFoundError, OptionsError
+from ...image import as_rgb
+from ...model import Model
+from ...results import Face
 from .align import align_face
 from .detector import FaceDetector, load_detector
 from .embedder import EMBEDDER_ENV, NO_EMBEDDER_HELP, FaceEmbedder, load_embedder

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .image import as_rgb
-from .labels import LabelMap
-from .metadata import ColorSpace, Normalization
-from .model import Model
-from .preprocess import Interpolation, Preprocessor, ResizeMode, Transform, input_format
+from ..image import as_rgb
+from ..labels import LabelMap
+from ..metadata import ColorSpace, Normalization
+from ..model import Model
+from ..preprocess import Interpolation, Preprocessor, ResizeMode, Transform, input_format
 
 
 @dataclass

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ModelError, ModelNotFoundError
-from ..image import as_rgb
-from ..results import Face
+from ...errors import ModelError, ModelNotFoundError
+from ...image import as_rgb
+from ...results import Face
 from ..runner import Timing
 from .options import FaceDetectorOptions
 

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ...errors import ModelNotFoundError, UnsupportedModelError
+from ...image import as_rgb
+from ...metadata import Normalization
+from ...model import Model
+from ...preprocess import ResizeMode
 from ..decoders import describe_outputs
-from ..errors import ModelNotFoundError, UnsupportedModelError
-from ..image import as_rgb
-from ..metadata import Normalization
-from ..model import Model
-from ..preprocess import ResizeMode
 from ..runner import ImageRunner, Timing
 from .align import align_face
 

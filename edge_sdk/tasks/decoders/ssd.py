@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import UnsupportedModelError
-from ..modelfile import DETECTION_POSTPROCESS_OP
+from ...errors import UnsupportedModelError
+from ...modelfile import DETECTION_POSTPROCESS_OP
 from . import Candidates, DetectorHead, describe_outputs
 
 if TYPE_CHECKING:
-    from ..model import Model, TensorSpec
+    from ...model import Model, TensorSpec
 
 
 def _op_roles(model: Model) -> tuple[list[int], int | None] | None:

@@ -2,7 +2,7 @@
 
 A decoder turns a detector's raw output tensors into candidate boxes in **model-input
 pixels** (``x0, y0, x1, y1``, origin top-left of the input tensor), scores and class ids.
-:class:`edge_sdk.detect.Detector` then filters, runs NMS when the model has none, and maps
+:class:`edge_sdk.tasks.detect.Detector` then filters, runs NMS when the model has none, and maps
 boxes back to source pixels.
 
 Supported layouts (see :func:`select_decoder`):
@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ..errors import UnsupportedModelError
+from ...errors import UnsupportedModelError
 
 if TYPE_CHECKING:
-    from ..model import Model, TensorSpec
+    from ...model import Model, TensorSpec
 
 
 class DetectorHead(str, enum.Enum):
@@ -66,7 +66,7 @@ class Candidates:
 
 
 class Decoder(Protocol):
-    """What :class:`~edge_sdk.detect.Detector` needs from a decoder."""
+    """What :class:`~edge_sdk.tasks.detect.Detector` needs from a decoder."""
 
     @property
     def head(self) -> DetectorHead:
@@ -108,7 +108,7 @@ def select_decoder(
 
     In order: an explicit ``head``; a ``TFLite_Detection_PostProcess`` op or four outputs
     shaped like its result (SSD); one 3-D output shaped like a YOLO head (see
-    :func:`edge_sdk.decoders.yolo.YoloDecoder.from_model` for how v8 and v5 are told apart).
+    :func:`edge_sdk.tasks.decoders.yolo.YoloDecoder.from_model` for how v8 and v5 are told apart).
 
     Args:
         head: force a layout instead of detecting it.

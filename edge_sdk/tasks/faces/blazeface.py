@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ...errors import UnsupportedModelError
+from ...metadata import Normalization
+from ...model import Model
+from ...preprocess import ResizeMode
+from ...results import Face
 from ..decoders import describe_outputs
-from ..errors import UnsupportedModelError
-from ..metadata import Normalization
-from ..model import Model
-from ..preprocess import ResizeMode
-from ..results import Face
 from ..runner import ImageRunner, Timing
 from .anchors import blazeface_anchor_options, ssd_anchors
 from .nms import weighted_nms

@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import OptionsError, UnsupportedModelError
+from ..labels import LabelMap
+from ..metadata import Normalization
+from ..model import Model
+from ..preprocess import Interpolation, ResizeMode
+from ..quant import dequantize
+from ..results import Category, Classification
 from .decoders import describe_outputs
-from .errors import OptionsError, UnsupportedModelError
-from .labels import LabelMap
-from .metadata import Normalization
-from .model import Model
-from .preprocess import Interpolation, ResizeMode
-from .quant import dequantize
-from .results import Category, Classification
 from .runner import ImageRunner, Timing, resolve_labels, top_k
 
 

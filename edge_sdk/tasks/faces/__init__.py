@@ -1,7 +1,7 @@
 """Face recognition: detect (BlazeFace, YuNet), align (ArcFace template), embed (your .tflite),
 and match against a durable SQLite :class:`Gallery`.
 
-    from edge_sdk.faces import FaceRecognizer
+    from edge_sdk.tasks.faces import FaceRecognizer
     rec = FaceRecognizer("face_detection_full_range.tflite", "my_embedder.tflite", "faces.db")
     rec.enrol("ada", load_image("ada.jpg"))
     for face in rec.recognize(load_image("group.jpg")):

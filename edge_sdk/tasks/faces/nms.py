@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nms import box_iou
+from ...nms import box_iou
 
 
 def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 One ``Detector`` runs SSD-style models (ending in ``TFLite_Detection_PostProcess``) and raw
 YOLOv8/YOLO11/YOLOv5 heads; the decoder is chosen once at load (see
-:mod:`edge_sdk.decoders`). Per frame: preprocess into the input tensor (stretch for SSD,
+:mod:`edge_sdk.tasks.decoders`). Per frame: preprocess into the input tensor (stretch for SSD,
 letterbox for YOLO, unless the metadata or the options say otherwise) -> invoke -> decode ->
 class allow/deny filter -> NMS (YOLO only, SSD ran its own) -> ``max_detections`` -> boxes
 mapped back through the preprocessing :class:`~edge_sdk.preprocess.Transform` and clipped to
@@ -20,14 +20,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import OptionsError
+from ..labels import LabelMap
+from ..metadata import Normalization
+from ..model import Model
+from ..nms import nms
+from ..preprocess import Interpolation, ResizeMode, Transform
+from ..results import Detections
 from .decoders import BoxCoordinates, Candidates, Decoder, DetectorHead, select_decoder
-from .errors import OptionsError
-from .labels import LabelMap
-from .metadata import Normalization
-from .model import Model
-from .nms import nms
-from .preprocess import Interpolation, ResizeMode, Transform
-from .results import Detections
 from .runner import ImageRunner, Timing, resolve_labels
 
 DEFAULT_IOU = 0.45
