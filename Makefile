@@ -21,6 +21,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check edge_sdk devices converters
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 test: venv lint
 	$(VENV)/bin/pytest -q -ra

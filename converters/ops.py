@@ -103,6 +103,7 @@ def _op_name(tflite: Any, opcode: Any) -> str:
 
 def _options(op: Any) -> dict[str, Any]:
     """The few builtin options the Edge TPU pre-check needs (strides, dilation, activation)."""
+    # lazy: the flatbuffer schema (~100 modules), only to read/write a model
     import tflite
 
     out: dict[str, Any] = {}
@@ -130,6 +131,7 @@ def read_ops(data: bytes) -> list[OpInfo]:
         edge_sdk.errors.NotATfliteModelError: ``data`` is not a TFLite flatbuffer.
     """
     check_magic(data, "<model bytes>")
+    # lazy: the flatbuffer schema (~100 modules), only to read/write a model
     import tflite
 
     model = tflite.Model.GetRootAs(data, 0)

@@ -184,6 +184,7 @@ def _load_source(opts: ConvertOptions, workdir: Path) -> _Source:
         spec = _spec_from(opts, tuple(spec_t.shape[1:]), meta)
         labels = tuple(meta.labels.labels[i] for i in sorted(meta.labels.labels)) if meta.labels else None
         return _Source(fmt, data, spec, folded=False, labels=labels, task=meta.task)
+    # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
     from .quantize import float_tflite_from_keras
     from .tf_models import (
         fold_normalization,
@@ -230,6 +231,7 @@ def _check_finite(float_model: Model, feed: rpt.Feed, images: np.ndarray, source
 def _quantize(src: _Source, calib: ImageSet, opts: ConvertOptions) -> bytes:
     try:
         if src.folded:
+            # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
             from .quantize import quantize_keras
             from .tf_models import quiet_stdout
 
@@ -239,6 +241,7 @@ def _quantize(src: _Source, calib: ImageSet, opts: ConvertOptions) -> bytes:
                     calib.images.astype(np.float32),
                     QuantizeOptions(IOType.INT8, IOType.INT8, allow_float_ops=opts.allow_float_ops),
                 )
+        # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
         from .tflite_quantize import quantize_tflite
 
         return quantize_tflite(src.float_bytes, src.spec.normalize(calib.images))
@@ -293,6 +296,7 @@ def convert(opts: ConvertOptions) -> ConversionResult:
         if labels is not None:
             n = int(np.prod(float_model.outputs[0].shape))
             if len(labels) != n:
+                # lazy: only on this error path (to the module top when convert() is split)
                 from edge_sdk.errors import LabelsError
 
                 raise LabelsError(f"{len(labels)} labels given but output 0 has {n} classes")

@@ -66,8 +66,10 @@ class QuantizeOptions:
 def _tf() -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
+        # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
         import tensorflow as tf
     except ImportError as exc:
+        # lazy: only when TensorFlow is missing, for the install hint
         from edge_sdk.errors import missing_dependency
 
         raise missing_dependency("tensorflow", "convert", "Converting models") from exc

@@ -47,6 +47,7 @@ def load_keras(path: str | Path, fmt: ModelFormat) -> Any:
         ConversionError: Keras/TensorFlow cannot read it (the message carries the reason).
     """
     _tf()
+    # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
     import keras
 
     try:
@@ -63,6 +64,7 @@ def load_keras(path: str | Path, fmt: ModelFormat) -> Any:
 
 def _saved_model_as_keras(path: Path) -> Any:
     tf = _tf()
+    # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
     import keras
 
     loaded = tf.saved_model.load(str(path))
@@ -90,6 +92,7 @@ def _offline_sample_data() -> Iterator[None]:
     """onnx2tf downloads sample images from GitHub to test image-shaped models; hand it a
     deterministic local sample instead (20 x 128 x 128 x 3 in [0, 1]), so conversion works
     offline and never touches the network."""
+    # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
     import numpy as np
     import onnx2tf.onnx2tf as o2t
 
@@ -112,6 +115,7 @@ def onnx_input_shape(path: str | Path) -> tuple[str, list[int | None]]:
         ConversionError: not one input.
     """
     try:
+        # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
         import onnx
     except ImportError as exc:
         raise missing_dependency("onnx", "convert", "Converting ONNX models") from exc
@@ -137,6 +141,7 @@ def onnx_to_saved_model(path: str | Path, workdir: Path, size: tuple[int, int] |
     """
     try:
         with quiet_stdout():
+            # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
             import onnx2tf
     except ImportError as exc:
         raise missing_dependency(
@@ -190,6 +195,7 @@ def image_input_shape(model: Any) -> tuple[int | None, int | None, int]:
 def fold_normalization(model: Any, spec: ImageSpec) -> Any:
     """A Keras model taking raw pixels ``[1, H, W, C]`` float32 0..255 that applies
     ``(pixel - mean) / std`` and then ``model``."""
+    # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
     import keras
     import numpy as np
 

@@ -44,10 +44,12 @@ _EXPORTS = {
     "Gallery": "edge_sdk.tasks.faces.gallery",
     "Pipeline": "edge_sdk.pipeline.engine",
     "PipelineOptions": "edge_sdk.pipeline.engine",
+    "Sink": "edge_sdk.sinks.base",
+    "TaskResult": "edge_sdk.tasks.base",
 }
 
-if TYPE_CHECKING:
-    from devices.sources import open_source
+if TYPE_CHECKING:  # the same names as _EXPORTS, so type checkers see every export
+    from devices.sources import ReconnectPolicy, SourceState, open_source
 
     from .errors import EdgeSdkError
     from .frame import Frame
@@ -55,10 +57,17 @@ if TYPE_CHECKING:
     from .labels import LabelMap
     from .metadata import Normalization
     from .model import Model, TensorSpec
+    from .pipeline.engine import Pipeline, PipelineOptions
     from .preprocess import ResizeMode, Transform
     from .results import Category, Classification, Detections, Face
+    from .sinks.base import Sink
+    from .tasks.base import TaskResult
     from .tasks.classify import Classifier, ClassifierOptions
     from .tasks.detect import Detector, DetectorOptions
+    from .tasks.faces.embedder import FaceEmbedder
+    from .tasks.faces.gallery import Gallery
+    from .tasks.faces.options import FaceDetectorOptions
+    from .tasks.faces.recognizer import FaceRecognizer, RecognizerOptions
 
 
 def __getattr__(name: str) -> Any:
@@ -74,4 +83,35 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
 
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Category",
+    "Classification",
+    "Classifier",
+    "ClassifierOptions",
+    "Detections",
+    "Detector",
+    "DetectorOptions",
+    "EdgeSdkError",
+    "Face",
+    "FaceDetectorOptions",
+    "FaceEmbedder",
+    "FaceRecognizer",
+    "Frame",
+    "Gallery",
+    "LabelMap",
+    "Model",
+    "Normalization",
+    "Pipeline",
+    "PipelineOptions",
+    "RecognizerOptions",
+    "ReconnectPolicy",
+    "ResizeMode",
+    "Sink",
+    "SourceState",
+    "TaskResult",
+    "TensorSpec",
+    "Transform",
+    "as_rgb",
+    "load_image",
+    "open_source",
+]

@@ -93,6 +93,9 @@ class RecordingTask:
         brightness = float(frame.image.mean())
         return TaskResult(frame, self.kind, Classification((Category(0, brightness / 255.0, "mean"),)), {})
 
+    def close(self) -> None:
+        """Nothing to release (the TaskAdapter protocol asks for it)."""
+
 
 class CollectSink(Sink):
     """Keeps every result (and whether open/close were called)."""

@@ -15,6 +15,8 @@ import os
 
 import cv2
 
+from edge_sdk import native_log
+
 _applied = False
 
 
@@ -23,7 +25,6 @@ def quiet_native_logs() -> None:
     global _applied
     if _applied:
         return
-    from edge_sdk import native_log
 
     if not getattr(native_log, "_enabled", False):
         return

@@ -84,13 +84,16 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: CLI start-up imports only the subcommand that runs
     import sys
     from pathlib import Path
 
+    # lazy: CLI start-up imports only the subcommand that runs
     from converters.pipeline import ConvertOptions, convert
     from converters.quantize import IOType
     from converters.report import summary
 
+    # lazy: CLI start-up imports only the subcommand that runs
     from ..metadata import ColorSpace
     from ..preprocess import ResizeMode
 

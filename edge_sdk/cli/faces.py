@@ -119,29 +119,29 @@ def register(sub: Any) -> None:
 
 
 def _recognizer(args: argparse.Namespace, *, create: bool) -> Any:
+    # lazy: CLI start-up imports only the subcommand that runs
+    from ..tasks.base import BaseOptions, TaskKind
     from ..tasks.faces.gallery import Gallery
     from ..tasks.faces.options import FaceDetectorOptions
     from ..tasks.faces.recognizer import DEFAULT_THRESHOLD, FaceRecognizer, RecognizerOptions
+    from ..tasks.registry import create_task
 
     threshold = getattr(args, "threshold", None)
     options = RecognizerOptions(
         threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
         detector=FaceDetectorOptions(score_threshold=args.score, max_side=args.max_side),
+        embedder=args.embedder,
+        base=BaseOptions(model=args.detector, accelerator=args.accelerator, num_threads=args.threads),
     )
-    rec = FaceRecognizer(
-        args.detector,
-        args.embedder,
-        None,
-        options,
-        accelerator=args.accelerator,
-        num_threads=args.threads,
-    )
+    rec = create_task(TaskKind.FACES, options)
+    assert isinstance(rec, FaceRecognizer)
     rec.require_embedder()  # before the gallery, so a failed enroll leaves no new file behind
     rec.gallery = Gallery(args.gallery, create=create)
     return rec
 
 
 def run_enroll(args: argparse.Namespace) -> int:
+    # lazy: CLI start-up imports only the subcommand that runs
     from ..tasks.faces.gallery import check_name
     from ..tasks.faces.recognizer import select_one_face
 
@@ -178,6 +178,7 @@ def run_recognize(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    # lazy: CLI start-up imports only the subcommand that runs
     from ..tasks.faces.gallery import Gallery
 
     with Gallery(args.gallery, create=False) as g:
@@ -196,6 +197,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
+    # lazy: CLI start-up imports only the subcommand that runs
     from ..tasks.faces.gallery import Gallery
 
     with Gallery(args.gallery, create=False) as g:
@@ -205,6 +207,7 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def run_rename(args: argparse.Namespace) -> int:
+    # lazy: CLI start-up imports only the subcommand that runs
     from ..tasks.faces.gallery import Gallery
 
     with Gallery(args.gallery, create=False) as g:
@@ -214,6 +217,7 @@ def run_rename(args: argparse.Namespace) -> int:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
+    # lazy: CLI start-up imports only the subcommand that runs
     from ..tasks.faces.calibrate import calibrate
     from ..tasks.faces.gallery import Gallery
 

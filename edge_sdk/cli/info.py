@@ -21,14 +21,16 @@ def register(sub: Any) -> None:
 
 def describe(path: str) -> dict[str, Any]:
     """Everything ``info`` reports, as a dict. Works on Edge TPU models without a TPU."""
+    # lazy: CLI start-up imports only the subcommand that runs
     from pathlib import Path
 
+    # lazy: CLI start-up imports only the subcommand that runs
     from ..backend import get_backend
     from ..errors import ModelNotFoundError, UnresolvedOpsError
     from ..metadata import parse_metadata
     from ..model import Model, TensorSpec
     from ..modelfile import read_model_file
-    from ..tasks.registry import detect_task
+    from ..tasks.registry import infer_task
 
     p = Path(path)
     if not p.is_file():
@@ -44,7 +46,7 @@ def describe(path: str) -> dict[str, Any]:
         model = Model(p)
         inputs = [t.as_dict() for t in model.inputs]
         outputs = [t.as_dict() for t in model.outputs]
-        task = detect_task(model).value
+        task = infer_task(model)
     except UnresolvedOpsError as exc:
         # Tensors are still readable from an interpreter that is never allocated.
         interp = backend.interpreter_cls(model_path=str(p))

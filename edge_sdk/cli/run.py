@@ -108,6 +108,7 @@ def _stop_on_signals(stop: Any) -> Iterator[list[int]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: CLI start-up imports only the subcommand that runs
     from ..pipeline.config import RunConfig
 
     values = {key: getattr(args, key) for key in _KEYS}

@@ -27,8 +27,17 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from devices.pairing import resolve_model
+
 from ..errors import OptionsError
+from ..preprocess import ResizeMode
 from ..sinks import Sink, open_sink
+from ..tasks.base import BaseOptions
+from ..tasks.classify import ClassifierOptions
+from ..tasks.detect import DetectorOptions
+from ..tasks.faces.options import FaceDetectorOptions
+from ..tasks.faces.recognizer import DEFAULT_THRESHOLD, RecognizerOptions
+from ..tasks.registry import TaskOptions, create_task
 from .engine import Pipeline, PipelineOptions, close_task
 from .tasks import TaskAdapter, TaskKind, adapt
 
@@ -192,69 +201,39 @@ class RunConfig:
         Raises:
             ModelError, LabelsError, AcceleratorError, GalleryError: see the task classes.
         """
-        from ..preprocess import ResizeMode
-
         resize = ResizeMode(self.resize) if self.resize else None
+        options: TaskOptions
         if self.task is TaskKind.FACES:
-            from ..tasks.faces.gallery import Gallery
-            from ..tasks.faces.options import FaceDetectorOptions
-            from ..tasks.faces.recognizer import DEFAULT_THRESHOLD, FaceRecognizer, RecognizerOptions
-
             options = RecognizerOptions(
                 threshold=DEFAULT_THRESHOLD if self.threshold is None else self.threshold,
                 detector=FaceDetectorOptions(score_threshold=self.score),
+                embedder=self.embedder,
+                gallery=self.gallery,
+                base=BaseOptions(model=self.model, accelerator=self.accelerator, num_threads=self.threads),
             )
-            rec = FaceRecognizer(
-                self.model,
-                self.embedder,
-                None,
-                options,
-                accelerator=self.accelerator,
-                num_threads=self.threads,
-            )
-            if self.gallery is not None:
-                rec.require_embedder()
-                rec.gallery = Gallery(self.gallery, create=False)
-            return adapt(rec)
-        from devices.pairing import resolve_model
-
+            return adapt(create_task(self.task, options))
         assert self.model is not None
         model_path, accelerator = resolve_model(self.model, self.accelerator, strict=self.strict)
+        base = BaseOptions(
+            model=model_path, labels=self.labels, accelerator=accelerator, num_threads=self.threads
+        )
         if self.task is TaskKind.CLASSIFY:
-            from ..tasks.classify import Classifier, ClassifierOptions
-
-            copts = ClassifierOptions(
+            options = ClassifierOptions(
                 top_k=5 if self.top_k is None else self.top_k,
                 threshold=0.0 if self.threshold is None else self.threshold,
                 resize=resize,
+                base=base,
             )
-            return adapt(
-                Classifier(
-                    model_path,
-                    labels=self.labels,
-                    options=copts,
-                    accelerator=accelerator,
-                    num_threads=self.threads,
-                )
-            )
-        from ..tasks.detect import Detector, DetectorOptions
-
-        kw: dict[str, Any] = {"resize": resize}
-        if self.threshold is not None:
-            kw["threshold"] = self.threshold
-        if self.iou is not None:
-            kw["iou"] = self.iou
-        if self.max_detections is not None:
-            kw["max_detections"] = self.max_detections
-        return adapt(
-            Detector(
-                model_path,
-                labels=self.labels,
-                options=DetectorOptions(**kw),
-                accelerator=accelerator,
-                num_threads=self.threads,
-            )
-        )
+        else:
+            kw: dict[str, Any] = {"resize": resize}
+            if self.threshold is not None:
+                kw["threshold"] = self.threshold
+            if self.iou is not None:
+                kw["iou"] = self.iou
+            if self.max_detections is not None:
+                kw["max_detections"] = self.max_detections
+            options = DetectorOptions(**kw, base=base)
+        return adapt(create_task(self.task, options))
 
     def build_sinks(self) -> list[Sink]:
         """Build every sink; the ones built are closed again when one fails.

@@ -45,18 +45,18 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from devices.sources import Source, open_source
 
 from ..errors import EdgeSdkError, OptionsError, PipelineError, SinkError
 from ..frame import Frame
 from ..sinks import Sink, SinkContext, open_sink
+from ..validate import int_at_least, is_bool, positive_number
 from .tasks import TaskAdapter, TaskResult, adapt
-
-if TYPE_CHECKING:
-    from devices.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -90,24 +90,13 @@ class PipelineOptions:
     stop_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
-        for name in ("queue_size", "result_queue_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise OptionsError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.max_frames is not None and (
-            not isinstance(self.max_frames, int) or isinstance(self.max_frames, bool) or self.max_frames < 1
-        ):
-            raise OptionsError(f"max_frames must be an integer >= 1 or None, got {self.max_frames!r}")
-        if self.duration_s is not None and not (
-            isinstance(self.duration_s, (int, float)) and self.duration_s > 0
-        ):
-            raise OptionsError(f"duration_s must be a number of seconds > 0 or None, got {self.duration_s!r}")
-        if self.drop_oldest is not None and not isinstance(self.drop_oldest, bool):
-            raise OptionsError(f"drop_oldest must be true, false or None, got {self.drop_oldest!r}")
-        if not isinstance(self.copy_frames, bool):
-            raise OptionsError(f"copy_frames must be true or false, got {self.copy_frames!r}")
-        if not (isinstance(self.stop_timeout_s, (int, float)) and self.stop_timeout_s > 0):
-            raise OptionsError(f"stop_timeout_s must be > 0 seconds, got {self.stop_timeout_s!r}")
+        int_at_least("queue_size", self.queue_size, 1)
+        int_at_least("result_queue_size", self.result_queue_size, 1)
+        int_at_least("max_frames", self.max_frames, 1, optional=True)
+        positive_number("duration_s", self.duration_s, optional=True, unit="seconds")
+        is_bool("drop_oldest", self.drop_oldest, optional=True)
+        is_bool("copy_frames", self.copy_frames)
+        positive_number("stop_timeout_s", self.stop_timeout_s, unit="seconds")
 
 
 @dataclass
@@ -193,13 +182,9 @@ class Pipeline:
                 else:
                     raise OptionsError(f"a sink must be a URI or a Sink, got {type(s).__name__}")
             if isinstance(source, str):
-                from devices.sources import open_source
-
                 self.source: Source = open_source(source)
             else:
-                from devices.sources import Source as SourceBase
-
-                if not isinstance(source, SourceBase):
+                if not isinstance(source, Source):
                     raise OptionsError(f"source must be a URI or a Source, got {type(source).__name__}")
                 self.source = source
         except BaseException:
@@ -237,8 +222,8 @@ class Pipeline:
         """
         if self._threads:
             raise PipelineError("this pipeline was already started; build a new one to run again")
-        fps = getattr(self.source, "fps", None)
-        info = getattr(self.source, "info", None)
+        fps = self.source.fps
+        info = self.source.info
         if not fps and isinstance(info, dict):
             fps = info.get("fps")
         context = SinkContext(
@@ -361,7 +346,7 @@ class Pipeline:
             self._t_end = time.monotonic()
         if self._t0 is not None:
             self.stats.elapsed_s = (self._t_end or time.monotonic()) - self._t0
-        self.stats.source_dropped = int(getattr(self.source, "dropped", 0) or 0)
+        self.stats.source_dropped = int(self.source.dropped or 0)
 
     def _fail(self, stage: str, exc: BaseException) -> None:
         exc = _stage_error(stage, exc)
@@ -437,10 +422,9 @@ class Pipeline:
         except BaseException as exc:
             self._fail("capture", exc)
         finally:
-            close = getattr(frames, "close", None)
-            if close is not None:
+            if isinstance(frames, Generator):  # a generator's cleanup runs now, on this thread
                 try:
-                    close()
+                    frames.close()
                 except Exception as exc:  # a generator's cleanup error is logged, not raised
                     log.warning("closing the source iterator failed: %s", exc)
             _close_quietly(self.source)
@@ -512,24 +496,16 @@ def _sink_error(sink: Sink, exc: BaseException, doing: str) -> BaseException:
     return err
 
 
-def close_task(task: Any) -> None:
-    """Close a task adapter: its own ``close()``, else that of the task object it wraps
-    (``recognizer``/``classifier``/``detector``), if any. Best effort: errors are logged."""
-    close = getattr(task, "close", None)
-    if not callable(close):
-        for attr in ("recognizer", "classifier", "detector"):
-            close = getattr(getattr(task, attr, None), "close", None)
-            if callable(close):
-                break
-    if callable(close):
-        try:
-            close()
-        except Exception as exc:  # the run's own error matters more
-            log.warning("closing the %s task failed: %s", getattr(task, "kind", "?"), exc)
+def close_task(task: TaskAdapter) -> None:
+    """Close a task adapter (which closes the task it wraps). Best effort: errors are logged."""
+    try:
+        task.close()
+    except Exception as exc:  # the run's own error matters more
+        log.warning("closing the %s task failed: %s", task.kind.value, exc)
 
 
-def _close_quietly(obj: Any) -> None:
+def _close_quietly(obj: Source | Sink) -> None:
     try:
         obj.close()
     except Exception as exc:  # closing is best effort; the run's own error matters more
-        log.warning("closing %s failed: %s", getattr(obj, "uri", obj), exc)
+        log.warning("closing %s failed: %s", obj.uri or type(obj).__name__, exc)

@@ -4,7 +4,7 @@ An adapter wraps a task object (:class:`~edge_sdk.tasks.classify.Classifier`,
 :class:`~edge_sdk.tasks.detect.Detector` or :class:`~edge_sdk.tasks.faces.recognizer.FaceRecognizer`),
 runs it on one :class:`~edge_sdk.frame.Frame` (preprocess, invoke, decode into typed results)
 and returns a :class:`TaskResult`. Its ``record`` is the JSON Lines object of the CLI contract
-(DESIGN.md section 3), built from the results' ``as_dict()``/``as_dicts()``:
+(documented in docs/pipeline.md, "JSON Lines"), built from the results' ``as_dict()``/``as_dicts()``:
 
 * classify: ``{"source", "frame", "classes": [{"id", "label", "score"}], "timing_ms"}``
 * detect: ``{"source", "frame", "detections": [{"id", "label", "score", "box"}], "timing_ms"}``
@@ -17,82 +17,39 @@ the top-left. Adapters never copy the frame: the image is read in place by the t
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..errors import OptionsError
 from ..frame import Frame
-from ..results import Classification, Detections, Face
+from ..results import Face
+from ..tasks.base import TaskKind, TaskOutput, TaskResult
+from ..tasks.classify import Classifier
+from ..tasks.detect import Detector
+from ..tasks.faces.recognizer import FaceRecognizer
 
-if TYPE_CHECKING:
-    from ..tasks.classify import Classifier
-    from ..tasks.detect import Detector
-    from ..tasks.faces.recognizer import FaceRecognizer
-
-
-class TaskKind(str, enum.Enum):
-    """The pipeline tasks; the value is the name used by ``edge-sdk run --task``."""
-
-    CLASSIFY = "classify"
-    DETECT = "detect"
-    FACES = "faces"
-
-    @classmethod
-    def parse(cls, value: str | TaskKind) -> TaskKind:
-        """``"classify"``, ``"detect"`` or ``"faces"``.
-
-        Raises:
-            OptionsError: any other name.
-        """
-        try:
-            return cls(value)
-        except ValueError:
-            names = ", ".join(k.value for k in cls)
-            raise OptionsError(f"task must be one of {names}, got {value!r}") from None
-
-
-TaskOutput = Classification | Detections | tuple[Face, ...]
-
-
-@dataclass(frozen=True, eq=False)
-class TaskResult:
-    """The result of one frame.
-
-    ``frame``: the frame it was computed on (its image is not copied). ``result``: the typed
-    result (:class:`Classification`, :class:`Detections` or a tuple of :class:`Face`).
-    ``timing_ms``: milliseconds per stage, taken when the task ran. ``record``: the JSON
-    Lines object of the CLI contract, built on first use (on the sink thread).
-    """
-
-    frame: Frame
-    task: TaskKind
-    result: TaskOutput
-    timing_ms: dict[str, float] = field(default_factory=dict)
-
-    @cached_property
-    def record(self) -> dict[str, Any]:
-        rec: dict[str, Any] = {"source": self.frame.source, "frame": self.frame.index}
-        res = self.result
-        if isinstance(res, Classification):
-            rec["classes"] = res.as_dicts()
-        elif isinstance(res, Detections):
-            rec["detections"] = res.as_dicts()
-        else:
-            rec["faces"] = [f.as_dict() for f in res]
-        rec["timing_ms"] = self.timing_ms
-        return rec
+__all__ = [
+    "ClassifyTask",
+    "DetectTask",
+    "FacesTask",
+    "TaskAdapter",
+    "TaskKind",
+    "TaskOutput",
+    "TaskResult",
+    "adapt",
+]
 
 
 @runtime_checkable
 class TaskAdapter(Protocol):
-    """What the pipeline runs on the inference thread: ``adapter(frame) -> TaskResult``."""
+    """What the pipeline runs on the inference thread: ``adapter(frame) -> TaskResult``;
+    ``close()`` releases the task once the pipeline is done with it."""
 
     kind: TaskKind
 
     def __call__(self, frame: Frame) -> TaskResult: ...
+
+    def close(self) -> None: ...
 
 
 class ClassifyTask:
@@ -107,6 +64,9 @@ class ClassifyTask:
         result = self.classifier.classify(frame.image)
         return TaskResult(frame, self.kind, result, self.classifier.last_timing.as_dict())
 
+    def close(self) -> None:
+        self.classifier.close()
+
 
 class DetectTask:
     """Adapter of a :class:`~edge_sdk.tasks.detect.Detector`."""
@@ -119,6 +79,9 @@ class DetectTask:
     def __call__(self, frame: Frame) -> TaskResult:
         result = self.detector.detect(frame.image)
         return TaskResult(frame, self.kind, result, self.detector.last_timing.as_dict())
+
+    def close(self) -> None:
+        self.detector.close()
 
 
 class FacesTask:
@@ -140,6 +103,9 @@ class FacesTask:
         faces = tuple(self._run(frame.image))
         return TaskResult(frame, self.kind, faces, self.recognizer.last_timing.as_dict())
 
+    def close(self) -> None:
+        self.recognizer.close()
+
 
 def adapt(task: Any) -> TaskAdapter:
     """The adapter of a task object; an adapter is returned as is.
@@ -149,10 +115,6 @@ def adapt(task: Any) -> TaskAdapter:
     """
     if isinstance(task, TaskAdapter):
         return task
-    from ..tasks.classify import Classifier
-    from ..tasks.detect import Detector
-    from ..tasks.faces.recognizer import FaceRecognizer
-
     if isinstance(task, Classifier):
         return ClassifyTask(task)
     if isinstance(task, Detector):
@@ -161,5 +123,5 @@ def adapt(task: Any) -> TaskAdapter:
         return FacesTask(task)
     raise OptionsError(
         "task must be a Classifier, Detector, FaceRecognizer or a TaskAdapter "
-        f"(callable frame -> TaskResult with a .kind), got {type(task).__name__}"
+        f"(callable frame -> TaskResult with a .kind and a .close()), got {type(task).__name__}"
     )

@@ -26,7 +26,7 @@ from ..errors import OptionsError, SinkError, missing_dependency
 from .base import Sink, SinkContext
 
 if TYPE_CHECKING:
-    from ..pipeline.tasks import TaskResult
+    from ..tasks.base import TaskResult
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,7 @@ class MqttSink(Sink):
 
     def open(self, context: SinkContext) -> None:
         try:
+            # optional: hardware/extra library, with an install hint
             import paho.mqtt.client as mqtt
         except ImportError:
             raise missing_dependency("paho.mqtt", "mqtt", "the MQTT sink") from None

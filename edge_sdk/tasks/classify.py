@@ -17,6 +17,8 @@ from ..model import Model
 from ..preprocess import Interpolation, ResizeMode
 from ..quant import dequantize
 from ..results import Category, Classification
+from ..validate import instance_of, int_at_least, number_in
+from .base import BaseOptions, Task, TaskKind
 from .decoders import describe_outputs
 from .runner import ImageRunner, Timing, resolve_labels, top_k
 
@@ -27,7 +29,8 @@ class ClassifierOptions:
 
     ``top_k``: how many categories to return (>= 1). ``threshold``: minimum score in [0, 1].
     ``resize``: how frames are fitted (default: metadata, else stretch, as the TFLite Task
-    Library does). ``normalization``: for float inputs without metadata.
+    Library does). ``normalization``: for float inputs without metadata. ``base``: the model,
+    labels and accelerator, for :func:`~edge_sdk.tasks.registry.create_task`.
     """
 
     top_k: int = 5
@@ -36,14 +39,18 @@ class ClassifierOptions:
     normalization: Normalization | None = None
     interpolation: Interpolation = Interpolation.LINEAR
 
+    base: BaseOptions | None = None
+
     def __post_init__(self) -> None:
-        if not isinstance(self.top_k, int) or self.top_k < 1:
-            raise OptionsError(f"top_k must be an integer >= 1, got {self.top_k!r}")
-        if not 0.0 <= float(self.threshold) <= 1.0:
-            raise OptionsError(f"threshold must be in [0, 1], got {self.threshold}")
+        int_at_least("top_k", self.top_k, 1)
+        number_in("threshold", self.threshold, 0.0, 1.0)
+        instance_of("resize", self.resize, ResizeMode)
+        instance_of("normalization", self.normalization, Normalization)
+        instance_of("interpolation", self.interpolation, Interpolation, optional=False)
+        instance_of("base", self.base, BaseOptions)
 
 
-class Classifier:
+class Classifier(Task):
     """Classify RGB images with a .tflite classifier.
 
     Args:
@@ -57,7 +64,11 @@ class Classifier:
         ModelError: see :class:`Model`.
         UnsupportedModelError: the model does not end in one ``[1, N]`` score tensor.
         LabelsError: the label count does not match the number of classes.
+
+    ``close()`` frees the model when the classifier loaded it; a context manager.
     """
+
+    kind = TaskKind.CLASSIFY
 
     def __init__(
         self,
@@ -77,6 +88,7 @@ class Classifier:
             if isinstance(model, Model)
             else Model(model, accelerator=accelerator, num_threads=num_threads)
         )
+        self._owned_model = None if isinstance(model, Model) else self.model
         outs = self.model.outputs
         if len(outs) != 1 or len([d for d in outs[0].shape if d != 1]) != 1:
             raise UnsupportedModelError(

@@ -27,6 +27,8 @@ from ..model import Model
 from ..nms import nms
 from ..preprocess import Interpolation, ResizeMode, Transform
 from ..results import Detections
+from ..validate import instance_of, int_at_least, is_bool, number_in
+from .base import BaseOptions, Task, TaskKind
 from .decoders import BoxCoordinates, Candidates, Decoder, DetectorHead, select_decoder
 from .runner import ImageRunner, Timing, resolve_labels
 
@@ -71,6 +73,8 @@ class DetectorOptions:
         interpolation: resampling filter of the resize.
         head: force an output layout instead of detecting it.
         box_coordinates: force a YOLO head's box units instead of detecting them.
+        base: the model, labels and accelerator, for
+            :func:`~edge_sdk.tasks.registry.create_task`.
 
     The allow/deny lists apply to each candidate's best class, before NMS: the class of a
     detection is always the model's top class, and a denied detection never suppresses an
@@ -88,26 +92,19 @@ class DetectorOptions:
     interpolation: Interpolation = Interpolation.LINEAR
     head: DetectorHead | None = None
     box_coordinates: BoxCoordinates | None = None
+    base: BaseOptions | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)):
-            raise OptionsError(f"threshold must be a number in [0, 1], got {self.threshold!r}")
-        if not 0.0 <= float(self.threshold) <= 1.0:
-            raise OptionsError(f"threshold must be in [0, 1], got {self.threshold}")
-        if self.iou is not None and not 0.0 <= float(self.iou) <= 1.0:
-            raise OptionsError(f"iou must be in [0, 1], got {self.iou}")
-        if (
-            isinstance(self.max_detections, bool)
-            or not isinstance(self.max_detections, int)
-            or self.max_detections < 1
-        ):
-            raise OptionsError(f"max_detections must be an integer >= 1, got {self.max_detections!r}")
-        if self.resize is not None and not isinstance(self.resize, ResizeMode):
-            raise OptionsError(f"resize must be a ResizeMode, got {self.resize!r}")
-        if self.head is not None and not isinstance(self.head, DetectorHead):
-            raise OptionsError(f"head must be a DetectorHead, got {self.head!r}")
-        if self.box_coordinates is not None and not isinstance(self.box_coordinates, BoxCoordinates):
-            raise OptionsError(f"box_coordinates must be a BoxCoordinates, got {self.box_coordinates!r}")
+        number_in("threshold", self.threshold, 0.0, 1.0)
+        number_in("iou", self.iou, 0.0, 1.0, optional=True)
+        int_at_least("max_detections", self.max_detections, 1)
+        is_bool("class_agnostic", self.class_agnostic)
+        instance_of("resize", self.resize, ResizeMode)
+        instance_of("normalization", self.normalization, Normalization)
+        instance_of("interpolation", self.interpolation, Interpolation, optional=False)
+        instance_of("head", self.head, DetectorHead)
+        instance_of("box_coordinates", self.box_coordinates, BoxCoordinates)
+        instance_of("base", self.base, BaseOptions)
         object.__setattr__(self, "classes", _class_refs(self.classes, "classes"))
         object.__setattr__(self, "exclude", _class_refs(self.exclude, "exclude") or ())
 
@@ -169,7 +166,7 @@ def finish(
     return Detections(xyxy, cand.scores, cand.class_ids, names)
 
 
-class Detector:
+class Detector(Task):
     """Detect objects in RGB images with a .tflite detector (SSD post-process or YOLO head).
 
     Args:
@@ -187,7 +184,11 @@ class Detector:
         LabelsError: the label map does not cover the model's classes (for example a label
             file shorter than the class count).
         OptionsError: an allow/deny entry names an unknown label or an out-of-range id.
+
+    ``close()`` frees the model when the detector loaded it; a context manager.
     """
+
+    kind = TaskKind.DETECT
 
     def __init__(
         self,
@@ -207,6 +208,7 @@ class Detector:
             if isinstance(model, Model)
             else Model(model, accelerator=accelerator, num_threads=num_threads)
         )
+        self._owned_model = None if isinstance(model, Model) else self.model
         given = str(labels) if isinstance(labels, Path) else labels
         # Labels first (they help tell YOLOv8 from YOLOv5), then the decoder, then the check.
         pre_labels = resolve_labels(given, self.model, self._labelled_output())

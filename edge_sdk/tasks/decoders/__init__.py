@@ -118,6 +118,7 @@ def select_decoder(
     Raises:
         UnsupportedModelError: no known layout fits; the message lists every output tensor.
     """
+    # lazy: the decoder modules import this package (cycle)
     from .ssd import SsdDecoder
     from .yolo import YoloDecoder
 

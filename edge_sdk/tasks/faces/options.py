@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...errors import OptionsError
+from ...validate import int_at_least, number_in
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,10 @@ class FaceDetectorOptions:
     max_side: int | None = None
 
     def __post_init__(self) -> None:
-        if self.score_threshold is not None and not 0.0 <= float(self.score_threshold) <= 1.0:
-            raise OptionsError(f"score_threshold must be in [0, 1], got {self.score_threshold}")
-        if not 0.0 <= float(self.iou_threshold) <= 1.0:
-            raise OptionsError(f"iou_threshold must be in [0, 1], got {self.iou_threshold}")
-        if self.max_faces is not None and (not isinstance(self.max_faces, int) or self.max_faces < 1):
-            raise OptionsError(f"max_faces must be None or an integer >= 1, got {self.max_faces!r}")
-        if self.max_side is not None and (not isinstance(self.max_side, int) or self.max_side < 32):
-            raise OptionsError(f"max_side must be None or an integer >= 32, got {self.max_side!r}")
+        number_in("score_threshold", self.score_threshold, 0.0, 1.0, optional=True)
+        number_in("iou_threshold", self.iou_threshold, 0.0, 1.0)
+        int_at_least("max_faces", self.max_faces, 1, optional=True)
+        int_at_least("max_side", self.max_side, 32, optional=True)
 
     def score_or(self, default: float) -> float:
         """``score_threshold``, or ``default`` when it is None."""

@@ -21,6 +21,8 @@ from ...errors import FaceNotFoundError, ModelNotFoundError, OptionsError
 from ...image import as_rgb
 from ...model import Model
 from ...results import Face
+from ...validate import instance_of, number_in
+from ..base import BaseOptions, Task, TaskKind
 from .align import align_face
 from .detector import FaceDetector, load_detector
 from .embedder import EMBEDDER_ENV, NO_EMBEDDER_HELP, FaceEmbedder, load_embedder
@@ -57,16 +59,24 @@ class RecognizerOptions:
 
     ``threshold``: minimum cosine in [-1, 1] for a face to take an identity.
     ``detector``: :class:`FaceDetectorOptions` (score threshold, NMS IoU, max faces).
+    ``embedder``, ``gallery``: files, for :func:`~edge_sdk.tasks.registry.create_task` (the
+    gallery must exist; it needs an embedder). ``base``: the face detector model, accelerator
+    and threads, for the same.
     """
 
     threshold: float = DEFAULT_THRESHOLD
     detector: FaceDetectorOptions = field(default_factory=FaceDetectorOptions)
 
+    embedder: str | Path | None = None
+    gallery: str | Path | None = None
+    base: BaseOptions | None = None
+
     def __post_init__(self) -> None:
-        if not -1.0 <= float(self.threshold) <= 1.0:
-            raise OptionsError(f"threshold must be a cosine in [-1, 1], got {self.threshold}")
-        if not isinstance(self.detector, FaceDetectorOptions):
-            raise OptionsError(f"detector must be FaceDetectorOptions, got {type(self.detector).__name__}")
+        number_in("threshold", self.threshold, -1.0, 1.0)
+        instance_of("detector", self.detector, FaceDetectorOptions, optional=False)
+        instance_of("embedder", self.embedder, (str, Path))
+        instance_of("gallery", self.gallery, (str, Path))
+        instance_of("base", self.base, BaseOptions)
 
 
 @dataclass
@@ -85,7 +95,7 @@ class FaceTiming:
         return {k.removesuffix("_ms"): v for k, v in d.items()}
 
 
-class FaceRecognizer:
+class FaceRecognizer(Task):
     """Detect, align, embed and identify faces.
 
     Args:
@@ -124,16 +134,12 @@ class FaceRecognizer:
         self.gallery = gallery if isinstance(gallery, Gallery) or gallery is None else Gallery(gallery)
         self.last_timing = FaceTiming()
 
-    def close(self) -> None:
+    kind = TaskKind.FACES
+
+    def _release(self) -> None:
         """Close the gallery file (models are freed with the object)."""
         if self.gallery is not None:
             self.gallery.close()
-
-    def __enter__(self) -> FaceRecognizer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def require_embedder(self) -> FaceEmbedder:
         """The embedder, or :class:`ModelNotFoundError` saying how to supply one."""
