@@ -137,7 +137,7 @@ class Model(Closeable):
         self._input_accessors = [self._interpreter.tensor(t.index) for t in self.inputs]
 
     def _release(self) -> None:
-        self._input_accessors = []
+        self._input_accessors = []  # write_input checks _closed first
         self._interpreter = _ClosedInterpreter(self.source)
 
     # -- loading -----------------------------------------------------------------------------
@@ -210,7 +210,12 @@ class Model(Closeable):
 
         The view is only valid during the call; edge_sdk drops it before ``invoke`` (the
         interpreter refuses to run while Python holds views into its tensors).
+
+        Raises:
+            ModelError: the model was closed.
         """
+        if self._closed:
+            raise ModelError(f"{self.source} was closed; load the model again to run it")
         view = self._input_accessors[index]()
         try:
             return writer(view[0] if view.ndim == 4 else view)

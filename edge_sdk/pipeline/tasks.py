@@ -23,7 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 from ..errors import OptionsError
 from ..frame import Frame
 from ..results import Face
-from ..tasks.base import TaskKind, TaskOutput, TaskResult
+from ..tasks.base import Task, TaskKind, TaskOutput, TaskResult
 from ..tasks.classify import Classifier
 from ..tasks.detect import Detector
 from ..tasks.faces.recognizer import FaceRecognizer
@@ -36,6 +36,7 @@ __all__ = [
     "TaskKind",
     "TaskOutput",
     "TaskResult",
+    "TaskRun",
     "adapt",
 ]
 
@@ -50,6 +51,22 @@ class TaskAdapter(Protocol):
     def __call__(self, frame: Frame) -> TaskResult: ...
 
     def close(self) -> None: ...
+
+
+class TaskRun:
+    """Adapter of any :class:`~edge_sdk.tasks.base.Task`: ``task.process(frame.image)``.
+    A new task needs no adapter of its own."""
+
+    def __init__(self, task: Task) -> None:
+        self.kind = task.kind
+        self._task = task
+
+    def __call__(self, frame: Frame) -> TaskResult:
+        result = self._task.process(frame.image)
+        return TaskResult(frame, self.kind, result, self._task.timing_ms())
+
+    def close(self) -> None:
+        self._task.close()
 
 
 class ClassifyTask:
@@ -121,7 +138,9 @@ def adapt(task: Any) -> TaskAdapter:
         return DetectTask(task)
     if isinstance(task, FaceRecognizer):
         return FacesTask(task)
+    if isinstance(task, Task):
+        return TaskRun(task)
     raise OptionsError(
-        "task must be a Classifier, Detector, FaceRecognizer or a TaskAdapter "
+        "task must be a Classifier, Detector, FaceRecognizer, another Task or a TaskAdapter "
         f"(callable frame -> TaskResult with a .kind and a .close()), got {type(task).__name__}"
     )

@@ -130,6 +130,15 @@ class Task(Closeable):
     kind: TaskKind
     _owned_model: Model | None = None
 
+    def process(self, image: Any) -> TaskOutput:
+        """Run on one RGB image; the task's own method (``classify``, ``detect`` ...) under a
+        common name, so the pipeline runs any task without knowing it."""
+        raise NotImplementedError
+
+    def timing_ms(self) -> dict[str, float]:
+        """Milliseconds per stage of the last :meth:`process` call."""
+        raise NotImplementedError
+
     def _release(self) -> None:
         if self._owned_model is not None:
             self._owned_model.close()

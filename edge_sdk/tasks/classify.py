@@ -107,6 +107,13 @@ class Classifier(Task):
         )
         self.last_timing = Timing()
 
+    def process(self, image: npt.ArrayLike) -> Classification:
+        """:meth:`classify` (the common name every task has)."""
+        return self.classify(image)
+
+    def timing_ms(self) -> dict[str, float]:
+        return self.last_timing.as_dict()
+
     def classify(self, image: npt.ArrayLike) -> Classification:
         """Classify one RGB image (``(H, W, 3)`` uint8; gray, RGBA and 16-bit are converted).
 

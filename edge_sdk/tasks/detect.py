@@ -135,7 +135,7 @@ def _resolve_class_refs(
     return np.array(sorted(set(ids)), np.int32)
 
 
-def finish(
+def _finish(
     cand: Candidates,
     transform: Transform,
     *,
@@ -270,6 +270,13 @@ class Detector(Task):
             keep &= (cand.class_ids >= 0) & (cand.class_ids < self.num_classes)
         return cand if keep.all() else cand.select(np.flatnonzero(keep))
 
+    def process(self, image: npt.ArrayLike) -> Detections:
+        """:meth:`detect` (the common name every task has)."""
+        return self.detect(image)
+
+    def timing_ms(self) -> dict[str, float]:
+        return self.last_timing.as_dict()
+
     def detect(self, image: npt.ArrayLike) -> Detections:
         """Detect objects in one RGB image (``(H, W, 3)`` uint8; gray, RGBA and 16-bit are
         converted).
@@ -285,7 +292,7 @@ class Detector(Task):
         transform = self.runner.run(image, timing)
         t0 = time.perf_counter()
         cand = self._filter(self.decoder.decode(self.model, float(self.options.threshold)))
-        result = finish(
+        result = _finish(
             cand,
             transform,
             iou=self.iou,

@@ -20,8 +20,8 @@ from edge_sdk.tasks.faces.align import (
 from edge_sdk.tasks.faces.anchors import SsdAnchorOptions, blazeface_anchor_options, ssd_anchors
 from edge_sdk.tasks.faces.calibrate import calibrate
 from edge_sdk.tasks.faces.gallery import GalleryMatrix
-from edge_sdk.tasks.faces.nms import iou_one_to_many, weighted_nms
 from edge_sdk.tasks.faces.options import FaceDetectorOptions
+from edge_sdk.tasks.faces.weighted_nms import iou_one_to_many, weighted_nms
 
 
 def test_short_range_anchors_follow_mediapipe_layout() -> None:

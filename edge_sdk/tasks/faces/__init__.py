@@ -17,9 +17,9 @@ from .calibrate import Calibration, calibrate
 from .detector import FaceDetector, find_installed_blazeface, load_detector
 from .embedder import EmbedderIdentity, FaceEmbedder, load_embedder
 from .gallery import Gallery, IdentityInfo, Match
-from .nms import weighted_nms
 from .options import FaceDetectorOptions
 from .recognizer import FaceRecognizer, FaceTiming, RecognizerOptions
+from .weighted_nms import weighted_nms
 from .yunet import YuNetDetector
 
 __all__ = [

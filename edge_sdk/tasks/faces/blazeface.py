@@ -26,8 +26,8 @@ from ...results import Face
 from ..decoders import describe_outputs
 from ..runner import ImageRunner, Timing
 from .anchors import blazeface_anchor_options, ssd_anchors
-from .nms import weighted_nms
 from .options import FaceDetectorOptions
+from .weighted_nms import weighted_nms
 
 BLAZEFACE_KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_centre", "right_ear", "left_ear")
 """Keypoint order; "right" is the person's right, which is on the image's left for a frontal face."""

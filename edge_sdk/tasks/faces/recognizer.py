@@ -136,6 +136,14 @@ class FaceRecognizer(Task):
 
     kind = TaskKind.FACES
 
+    def process(self, image: npt.ArrayLike) -> tuple[Face, ...]:
+        """:meth:`recognize` with an embedder, else :meth:`detect` (identity and similarity
+        null), as a tuple."""
+        return tuple(self.recognize(image) if self.embedder is not None else self.detect(image))
+
+    def timing_ms(self) -> dict[str, float]:
+        return self.last_timing.as_dict()
+
     def _release(self) -> None:
         """Close the gallery file (models are freed with the object)."""
         if self.gallery is not None:

@@ -25,8 +25,7 @@ def quiet_native_logs() -> None:
     global _applied
     if _applied:
         return
-
-    if not getattr(native_log, "_enabled", False):
+    if not native_log.is_enabled():
         return
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # read when FFmpeg is first used
     utils_logging = getattr(getattr(cv2, "utils", None), "logging", None)
