@@ -43,7 +43,7 @@ _EXPORTS = {
     "FaceEmbedder": "edge_sdk.tasks.faces.embedder",
     "Gallery": "edge_sdk.tasks.faces.gallery",
     "Pipeline": "edge_sdk.pipeline.engine",
-    "PipelineOptions": "edge_sdk.pipeline.engine",
+    "PipelineOptions": "edge_sdk.pipeline.options",
     "Sink": "edge_sdk.sinks.base",
     "TaskResult": "edge_sdk.tasks.base",
 }
@@ -57,7 +57,8 @@ if TYPE_CHECKING:  # the same names as _EXPORTS, so type checkers see every expo
     from .labels import LabelMap
     from .metadata import Normalization
     from .model import Model, TensorSpec
-    from .pipeline.engine import Pipeline, PipelineOptions
+    from .pipeline.engine import Pipeline
+    from .pipeline.options import PipelineOptions
     from .preprocess import ResizeMode, Transform
     from .results import Category, Classification, Detections, Face
     from .sinks.base import Sink
