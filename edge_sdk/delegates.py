@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .errors import AcceleratorError, OptionsError
+from .validate import int_at_least
 
 
 class AcceleratorKind(str, enum.Enum):
@@ -65,8 +66,7 @@ class Accelerator:
     device: str | None = None
 
     def __post_init__(self) -> None:
-        if self.num_threads is not None and self.num_threads < 1:
-            raise OptionsError(f"num_threads must be >= 1, got {self.num_threads}")
+        int_at_least("num_threads", self.num_threads, 1, optional=True)
 
     @classmethod
     def parse(cls, spec: str | Accelerator | None) -> Accelerator:

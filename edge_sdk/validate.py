@@ -21,11 +21,20 @@ def number_in(name: str, value: Any, lo: float, hi: float, *, optional: bool = F
     """
     if value is None and optional:
         return
-    span = f"[{lo:g}, {hi:g}]"
-    if not _is_number(value):
-        raise OptionsError(f"{name} must be a number in {span}, got {value!r}")
-    if not lo <= float(value) <= hi:
-        raise OptionsError(f"{name} must be in {span}, got {value}")
+    if not _is_number(value) or not lo <= float(value) <= hi:
+        raise OptionsError(f"{name} must be a number in [{lo:g}, {hi:g}], got {value!r}")
+
+
+def int_in(name: str, value: Any, lo: int | float, hi: int | float, *, optional: bool = False) -> None:
+    """``value`` is an integer in ``[lo, hi]`` (or None when ``optional``); bools are rejected.
+
+    Raises:
+        OptionsError: a bool, a float, a string, or an integer outside the range.
+    """
+    if value is None and optional:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise OptionsError(f"{name} must be an integer in [{lo:g}, {hi:g}], got {value!r}")
 
 
 def positive_number(name: str, value: Any, *, optional: bool = False, unit: str = "") -> None:

@@ -38,6 +38,7 @@ from ..tasks.detect import DetectorOptions
 from ..tasks.faces.options import FaceDetectorOptions
 from ..tasks.faces.recognizer import DEFAULT_THRESHOLD, RecognizerOptions
 from ..tasks.registry import TaskOptions, create_task
+from ..validate import int_in, is_bool, number_in
 from .engine import Pipeline, PipelineOptions, close_task
 from .tasks import TaskAdapter, TaskKind, adapt
 
@@ -50,15 +51,6 @@ _APPLIES: dict[TaskKind, frozenset[str]] = {
     TaskKind.FACES: frozenset({"embedder", "gallery", "score"}),
 }
 _TASK_OPTIONS = frozenset().union(*_APPLIES.values())
-
-
-def _check_number(name: str, value: Any, lo: float, hi: float, integer: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if integer:
-        ok = ok and isinstance(value, int)
-    if not ok or not lo <= value <= hi:
-        kind = "an integer" if integer else "a number"
-        raise OptionsError(f"{name} must be {kind} in [{lo:g}, {hi:g}], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -128,21 +120,18 @@ class RunConfig:
         ]
         if wrong:
             raise OptionsError(f"option(s) {', '.join(wrong)} do not apply to task {self.task.value}")
-        if self.top_k is not None:
-            _check_number("top_k", self.top_k, 1, 1e9, integer=True)
-        if self.threshold is not None:
-            lo = -1.0 if self.task is TaskKind.FACES else 0.0
-            _check_number("threshold", self.threshold, lo, 1.0)
-        for name in ("iou", "score"):
-            if getattr(self, name) is not None:
-                _check_number(name, getattr(self, name), 0.0, 1.0)
-        for name in ("max_detections", "threads", "max_frames"):
-            if getattr(self, name) is not None:
-                _check_number(name, getattr(self, name), 1, 1e12, integer=True)
+        int_in("top_k", self.top_k, 1, 1e9, optional=True)
+        number_in(
+            "threshold", self.threshold, -1.0 if self.task is TaskKind.FACES else 0.0, 1.0, optional=True
+        )
+        number_in("iou", self.iou, 0.0, 1.0, optional=True)
+        number_in("score", self.score, 0.0, 1.0, optional=True)
+        int_in("max_detections", self.max_detections, 1, 1e12, optional=True)
+        int_in("threads", self.threads, 1, 1e12, optional=True)
+        int_in("max_frames", self.max_frames, 1, 1e12, optional=True)
         if self.resize is not None and self.resize not in ("stretch", "letterbox", "center_crop"):
             raise OptionsError(f"resize must be stretch, letterbox or center_crop, got {self.resize!r}")
-        if not isinstance(self.strict, bool):
-            raise OptionsError(f"strict must be true or false, got {self.strict!r}")
+        is_bool("strict", self.strict)
         # the pipeline options check the rest (duration, queue_size, drop_oldest)
         self.pipeline_options()
 

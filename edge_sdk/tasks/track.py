@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import OptionsError
 from ..nms import box_iou
 from ..results import Detections
+from ..validate import int_at_least, is_bool, number_in
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,11 @@ class TrackerOptions:
     class_aware: bool = True
 
     def __post_init__(self) -> None:
-        if not 0.0 < float(self.iou_threshold) <= 1.0:
+        number_in("iou_threshold", self.iou_threshold, 0.0, 1.0)
+        if self.iou_threshold == 0:
             raise OptionsError(f"iou_threshold must be in (0, 1], got {self.iou_threshold}")
-        if isinstance(self.max_age, bool) or not isinstance(self.max_age, int) or self.max_age < 0:
-            raise OptionsError(f"max_age must be an integer >= 0, got {self.max_age!r}")
+        int_at_least("max_age", self.max_age, 0)
+        is_bool("class_aware", self.class_aware)
 
 
 @dataclass
