@@ -24,6 +24,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check edge_sdk devices converters
 	$(VENV)/bin/mypy
 	$(VENV)/bin/vermin --target=3.10- --no-tips --violations edge_sdk devices converters tests
+	$(VENV)/bin/lint-imports
 
 test: venv lint
 	$(VENV)/bin/pytest -q -ra

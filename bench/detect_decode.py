@@ -15,7 +15,7 @@ What it builds (needs TensorFlow, i.e. the ``convert`` extra):
    The head values are synthetic: 12 objects, each with a cluster of ~30 overlapping
    candidates, the rest low background scores, as a trained YOLOv8 emits.
 
-It then times ``YoloDecoder.decode`` + ``edge_sdk.detect.finish`` (NMS, max_detections,
+It then times ``YoloDecoder.decode`` + ``edge_sdk.tasks.detect._finish`` (NMS, max_detections,
 mapping to source pixels): the exact per-frame post-processing of ``Detector.detect``.
 Prints one JSON object with medians in milliseconds and the ratios.
 """
@@ -165,11 +165,11 @@ def main() -> int:
     args = ap.parse_args()
 
     from converters.quantize_keras import IOType, QuantizeOptions, float_tflite_from_keras, quantize_keras
-    from edge_sdk.decoders import BoxCoordinates, DetectorHead
-    from edge_sdk.decoders.yolo import YoloDecoder
-    from edge_sdk.detect import DEFAULT_IOU, Detector, finish
     from edge_sdk.model import Model
     from edge_sdk.preprocess import ResizeMode, Transform
+    from edge_sdk.tasks.decoders import BoxCoordinates, DetectorHead
+    from edge_sdk.tasks.decoders.yolo import YoloDecoder
+    from edge_sdk.tasks.detect import DEFAULT_IOU, Detector, _finish
 
     rng = np.random.default_rng(0)
     tmp = Path(tempfile.mkdtemp(prefix="detect_bench_"))
@@ -226,7 +226,7 @@ def main() -> int:
                     dec: Any = dec, model: Any = model, thr: float = thr, transform: Any = transform
                 ) -> Any:
                     cand = dec.decode(model, thr)
-                    return finish(
+                    return _finish(
                         cand,
                         transform,
                         iou=DEFAULT_IOU,

@@ -26,7 +26,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_sdk.faces import (
+from edge_sdk.image import load_image
+from edge_sdk.model import Model
+from edge_sdk.tasks.faces import (
     BlazeFaceDetector,
     FaceDetectorOptions,
     FaceEmbedder,
@@ -34,9 +36,7 @@ from edge_sdk.faces import (
     YuNetDetector,
     align_face,
 )
-from edge_sdk.faces.embedder import EmbedderIdentity
-from edge_sdk.image import load_image
-from edge_sdk.model import Model
+from edge_sdk.tasks.faces.embedder import EmbedderIdentity
 
 ASSETS = Path(__file__).resolve().parents[1].parent / "shared" / "assets" / "face"
 

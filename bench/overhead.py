@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 
 from edge_sdk.backend import get_backend
-from edge_sdk.classify import Classifier
+from edge_sdk.tasks.classify import Classifier
 
 ASSETS = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
 

@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 
 from devices.sources import open_source
-from edge_sdk.pipeline import Pipeline
-from edge_sdk.pipeline_tasks import TaskAdapter, adapt
+from edge_sdk.pipeline.engine import Pipeline
+from edge_sdk.pipeline.tasks import TaskAdapter, adapt
 from edge_sdk.sinks import SinkContext, open_sink
 
 ASSETS = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
@@ -59,10 +59,10 @@ def make_video(path: Path, photo: Path, frames: int, size: tuple[int, int]) -> P
 
 def build_task(task: str, model: Path, threads: int | None) -> TaskAdapter:
     if task == "classify":
-        from edge_sdk.classify import Classifier
+        from edge_sdk.tasks.classify import Classifier
 
         return adapt(Classifier(model, num_threads=threads))
-    from edge_sdk.detect import Detector
+    from edge_sdk.tasks.detect import Detector
 
     return adapt(Detector(model, num_threads=threads))
 

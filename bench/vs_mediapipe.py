@@ -64,8 +64,8 @@ def main() -> None:
     from mediapipe.tasks.python import BaseOptions, vision
 
     from converters.metadata_writer import write_metadata
-    from edge_sdk.classify import Classifier
-    from edge_sdk.faces.blazeface import BlazeFaceDetector
+    from edge_sdk.tasks.classify import Classifier
+    from edge_sdk.tasks.faces.blazeface import BlazeFaceDetector
 
     def load(path: Path) -> tuple:
         rgb = cv2.cvtColor(cv2.resize(cv2.imread(str(path)), (640, 480)), cv2.COLOR_BGR2RGB)

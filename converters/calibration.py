@@ -135,6 +135,7 @@ class _Progress:
         if not enabled:
             return
         try:
+            # optional: rich progress bars, only on a terminal
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
         except ImportError:  # pragma: no cover - rich is in the convert extra

@@ -23,7 +23,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from devices.sources import open_source
 from edge_sdk.metadata import ColorSpace
+from edge_sdk.model import Model
+from edge_sdk.tasks.classify import Classifier
 
 from .files import atomic_write
 from .metadata_writer import write_metadata
@@ -53,6 +56,7 @@ class DemoSummary:
 
 def digits_dataset(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """scikit-learn's digits as 32x32 uint8 grayscale images: ``(x_train, y_train, x_test, y_test)``."""
+    # lazy: OpenCV/scikit-learn, only for the demo data
     import cv2
     from sklearn.datasets import load_digits
 
@@ -72,6 +76,7 @@ def digits_dataset(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 
 def write_images(folder: Path, images: np.ndarray, labels: np.ndarray) -> list[Path]:
     """Write images as PNG files named ``<index>_<label>.png``; returns the paths."""
+    # lazy: OpenCV/scikit-learn, only for the demo data
     import cv2
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -86,6 +91,7 @@ def write_images(folder: Path, images: np.ndarray, labels: np.ndarray) -> list[P
 def train_digits_cnn(x: np.ndarray, y: np.ndarray, epochs: int = 8, seed: int = 0) -> Any:
     """A small CNN on ``(N, 32, 32)`` uint8 images; it takes raw 0..255 pixels (Rescaling inside)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -105,7 +111,6 @@ def train_digits_cnn(x: np.ndarray, y: np.ndarray, epochs: int = 8, seed: int = 
 
 
 def _median_invoke_ms(path: Path, runs: int = 50) -> float:
-    from edge_sdk.model import Model
 
     m = Model(path)
     x = np.zeros(m.input.shape, m.input.dtype)
@@ -123,8 +128,6 @@ def run_demo(
     workdir: Path, *, show: int = 10, out: TextIO = sys.stdout, log: TextIO = sys.stderr
 ) -> DemoSummary:
     """Run the whole chain in ``workdir``; JSON lines for ``show`` held-back images go to ``out``."""
-    from devices.sources import open_source
-    from edge_sdk.classify import Classifier
 
     def say(msg: str) -> None:
         print(f"demo: {msg}", file=log, flush=True)

@@ -20,6 +20,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .errors import ConversionError
 
 
@@ -59,6 +61,7 @@ def pixel_quant(mean: tuple[float, ...], std: tuple[float, ...]) -> PixelQuant |
 
 
 def _schema() -> Any:
+    # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
     from tensorflow.lite.python import schema_py_generated as schema
 
     return schema
@@ -81,13 +84,12 @@ def _load(model: bytes) -> Any:
     """The model as a mutable object tree, with buffers stored past the flatbuffer (the
     ``offset``/``size`` layout ai-edge-quantizer writes) moved inline, so that re-serializing
     keeps their data."""
+    # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
     from tensorflow.lite.tools import flatbuffer_utils
 
     obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
     for buf in obj.buffers or []:
         if (buf.offset or 0) > 1 and (buf.size or 0) > 0:
-            import numpy as np
-
             buf.data = np.frombuffer(model, np.uint8, count=int(buf.size), offset=int(buf.offset)).copy()
             buf.offset = 0
             buf.size = 0
@@ -116,6 +118,7 @@ def drop_unused_buffers(obj: Any) -> int:
 
 
 def _dump(obj: Any) -> bytes:
+    # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
     from tensorflow.lite.tools import flatbuffer_utils
 
     return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
@@ -262,7 +265,6 @@ def fold_fp16_weights(obj: Any) -> int:
 
     ai-edge-quantizer expects float32 weights directly on the ops it quantizes.
     """
-    import numpy as np
 
     schema = _schema()
     n = 0
@@ -303,6 +305,7 @@ def add_signature(model: bytes) -> bytes:
     turns float16 weights into float32 ones (:func:`fold_fp16_weights`) and rewrites MINIMUM
     into quantizable ops (:func:`converters.rewrites.rewrite_minimum`).
     """
+    # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
     from .rewrites import rewrite_minimum
 
     schema = _schema()

@@ -39,6 +39,7 @@ def _build_metadata(
     labelled_output: int | None,
     image_input: bool,
 ) -> bytes:
+    # lazy: the flatbuffer schema (~100 modules), only to read/write a model
     import flatbuffers
 
     b = flatbuffers.Builder(1024)
@@ -112,6 +113,7 @@ def _build_metadata(
 
 def _attach_buffer(model: bytes, metadata: bytes) -> bytes:
     """Attach ``metadata`` as the model's ``TFLITE_METADATA`` buffer (replacing an old one)."""
+    # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 

@@ -212,8 +212,10 @@ def _load_source(opts: ConvertOptions, workdir: Path) -> _Source:
         spec = _spec_from(opts, tuple(spec_t.shape[1:]), meta)
         labels = tuple(meta.labels.labels[i] for i in sorted(meta.labels.labels)) if meta.labels else None
         return _Source(fmt, data, spec, folded=False, labels=labels, task=meta.task)
-    from .quantize_keras import float_tflite_from_keras
-    from .tf_models import (
+    from .quantize_keras import (
+        float_tflite_from_keras,
+    )  # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
+    from .tf_models import (  # lazy: TensorFlow (heavy)
         fold_normalization,
         image_input_shape,
         load_keras,
@@ -260,8 +262,8 @@ def _check_finite(float_model: Model, feed: measure.Feed, images: np.ndarray, so
 def _run_quantizer(src: _Source, calib: ImageSet, opts: ConvertOptions) -> bytes:
     try:
         if src.folded:
-            from .quantize_keras import quantize_keras
-            from .tf_models import quiet_stdout
+            from .quantize_keras import quantize_keras  # lazy: TensorFlow (heavy)
+            from .tf_models import quiet_stdout  # lazy: TensorFlow (heavy)
 
             with quiet_stdout():
                 return quantize_keras(
@@ -269,7 +271,7 @@ def _run_quantizer(src: _Source, calib: ImageSet, opts: ConvertOptions) -> bytes
                     calib.images.astype(np.float32),
                     QuantizeOptions(IOType.INT8, IOType.INT8, allow_float_ops=opts.allow_float_ops),
                 )
-        from .quantize_tflite import quantize_tflite
+        from .quantize_tflite import quantize_tflite  # lazy: ai-edge-quantizer (heavy)
 
         return quantize_tflite(src.float_bytes, src.spec.normalize(calib.images))
     except ConversionError as exc:

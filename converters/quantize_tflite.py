@@ -26,6 +26,7 @@ from .tf_models import quiet_stdout
 def _aeq() -> Any:
     try:
         with quiet_stdout():
+            # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
             from ai_edge_quantizer import quantizer, recipe
     except ImportError as exc:
         raise missing_dependency("ai_edge_quantizer", "convert", "Quantizing a float .tflite") from exc
@@ -55,6 +56,7 @@ def quantize_tflite(model: bytes, calibration: np.ndarray) -> bytes:
         with quiet_stdout(), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             q = quantizer.Quantizer(bytearray(prepared), recipe.static_wi8_ai8())
+            # lazy: the interpreter, only to check the result
             from ai_edge_litert.interpreter import Interpreter
 
             interp = Interpreter(model_content=prepared)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .interface import opcode_index
 
 _ADD, _SUB, _MAXIMUM, _MINIMUM = 0, 41, 55, 57
@@ -28,7 +30,6 @@ def _code(obj: Any, op: Any) -> int:
 
 
 def _zero_constant(obj: Any, sg: Any, index: int) -> bool:
-    import numpy as np
 
     t = sg.tensors[index]
     buf = obj.buffers[t.buffer]
@@ -43,6 +44,7 @@ def rewrite_minimum(obj: Any) -> int:
     Works on a ``tflite`` schema object tree (``flatbuffer_utils``); returns how many ops
     were rewritten.
     """
+    # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
     from tensorflow.lite.python import schema_py_generated as schema
 
     def tensor(sg: Any, like: Any, suffix: str) -> int:

@@ -36,7 +36,7 @@ def import_tf() -> Any:
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: TensorFlow (heavy), only when converting
     except ImportError as exc:
         raise missing_dependency("tensorflow", "convert", "Converting models") from exc
     return tf
@@ -62,7 +62,7 @@ def load_keras(path: str | Path, fmt: ModelFormat) -> Any:
         ConversionError: Keras/TensorFlow cannot read it (the message carries the reason).
     """
     import_tf()
-    import keras
+    import keras  # lazy: Keras (heavy)
 
     try:
         with quiet_stdout():
@@ -78,7 +78,7 @@ def load_keras(path: str | Path, fmt: ModelFormat) -> Any:
 
 def _saved_model_as_keras(path: Path) -> Any:
     tf = import_tf()
-    import keras
+    import keras  # lazy: Keras (heavy)
 
     loaded = tf.saved_model.load(str(path))
     sigs = list(loaded.signatures.keys())
@@ -105,6 +105,7 @@ def _offline_sample_data() -> Iterator[None]:
     """onnx2tf downloads sample images from GitHub to test image-shaped models; hand it a
     deterministic local sample instead (20 x 128 x 128 x 3 in [0, 1]), so conversion works
     offline and never touches the network."""
+    # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
     import numpy as np
     import onnx2tf.onnx2tf as o2t
 
@@ -127,6 +128,7 @@ def onnx_input_shape(path: str | Path) -> tuple[str, list[int | None]]:
         ConversionError: not one input.
     """
     try:
+        # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
         import onnx
     except ImportError as exc:
         raise missing_dependency("onnx", "convert", "Converting ONNX models") from exc
@@ -152,6 +154,7 @@ def onnx_to_saved_model(path: str | Path, workdir: Path, size: tuple[int, int] |
     """
     try:
         with quiet_stdout():
+            # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
             import onnx2tf
     except ImportError as exc:
         raise missing_dependency(
@@ -205,6 +208,7 @@ def image_input_shape(model: Any) -> tuple[int | None, int | None, int]:
 def fold_normalization(model: Any, spec: ImageSpec) -> Any:
     """A Keras model taking raw pixels ``[1, H, W, C]`` float32 0..255 that applies
     ``(pixel - mean) / std`` and then ``model``."""
+    # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
     import keras
     import numpy as np
 

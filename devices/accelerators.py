@@ -1,44 +1,38 @@
-"""Where tensors run: the CPU (XNNPACK threads) or a Coral Edge TPU (USB or PCIe).
+"""The Coral Edge TPUs plugged into this machine (USB or PCIe), found without loading anything.
 
-An accelerator is named by a short spec string:
+The accelerator spec and the delegate loading that ``Model`` needs are core
+(:mod:`edge_sdk.delegates`) and re-exported here.
 
-- ``cpu`` or ``cpu:N``: XNNPACK on N threads (default: every core);
-- ``edgetpu``, ``edgetpu:usb``, ``edgetpu:usb:N``, ``edgetpu:pci:N``: the Edge TPU delegate,
-  loaded from ``libedgetpu.so.1`` (Linux), ``libedgetpu.1.dylib`` (macOS) or ``edgetpu.dll``.
 """
 
 from __future__ import annotations
 
 import enum
 import platform
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_sdk.errors import AcceleratorError, OptionsError
-
-
-class AcceleratorKind(str, enum.Enum):
-    CPU = "cpu"
-    EDGETPU = "edgetpu"
-
-
-EDGETPU_LIBRARIES = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
-
-EDGETPU_HINT = (
-    "install the Edge TPU runtime (Debian/Raspberry Pi OS: 'sudo apt-get install libedgetpu1-std' "
-    "from the Coral package repository), plug the Coral in, and check that it is listed by 'edge-sdk devices'"
+from edge_sdk.delegates import (  # re-exported: the spec and its delegates are core
+    EDGETPU_HINT,
+    EDGETPU_LIBRARIES,
+    Accelerator,
+    AcceleratorKind,
+    default_num_threads,
 )
 
-
-def default_num_threads() -> int:
-    """Threads for XNNPACK when none are asked for, from the board: the cores this process
-    may use, at most the board's core count where it is known (4 on a Raspberry Pi 3/4/5 and
-    the Coral Dev Board)."""
-    from .board import detect_board
-
-    return detect_board().default_threads
+__all__ = [
+    "EDGETPU_HINT",
+    "EDGETPU_LIBRARIES",
+    "EDGETPU_USB_IDS",
+    "Accelerator",
+    "AcceleratorKind",
+    "EdgeTpuBus",
+    "EdgeTpuDevice",
+    "default_num_threads",
+    "edgetpu_enumeration_supported",
+    "list_edgetpus",
+]
 
 
 # USB ids of the Coral USB Accelerator: before its firmware is loaded (Global Unichip) and
@@ -106,102 +100,3 @@ def edgetpu_enumeration_supported() -> bool:
     """Whether :func:`list_edgetpus` can see devices here (Linux); elsewhere an empty list
     means "unknown", not "none"."""
     return platform.system() == "Linux"
-
-
-@dataclass(frozen=True)
-class Accelerator:
-    """A parsed accelerator spec. ``device`` is the Edge TPU ``device`` option (``usb``,
-    ``usb:0``, ``pci:0``) or None for "any"."""
-
-    kind: AcceleratorKind = AcceleratorKind.CPU
-    num_threads: int | None = None
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.num_threads is not None and self.num_threads < 1:
-            raise OptionsError(f"num_threads must be >= 1, got {self.num_threads}")
-
-    @classmethod
-    def parse(cls, spec: str | Accelerator | None) -> Accelerator:
-        """Parse ``cpu``, ``cpu:N``, ``edgetpu``, ``edgetpu:usb[:N]`` or ``edgetpu:pci:N``.
-
-        Raises:
-            OptionsError: the spec is not one of those forms.
-        """
-        if spec is None:
-            return cls()
-        if isinstance(spec, Accelerator):
-            return spec
-        text = spec.strip().lower()
-        parts = text.split(":")
-        expected = "expected cpu, cpu:N, edgetpu, edgetpu:usb, edgetpu:usb:N or edgetpu:pci:N"
-        if parts[0] == "cpu":
-            if len(parts) == 1:
-                return cls()
-            if len(parts) == 2 and parts[1].isdigit():
-                return cls(AcceleratorKind.CPU, int(parts[1]))
-        elif parts[0] == "edgetpu":
-            if len(parts) == 1:
-                return cls(AcceleratorKind.EDGETPU)
-            if parts[1] == "usb" and (len(parts) == 2 or (len(parts) == 3 and parts[2].isdigit())):
-                return cls(AcceleratorKind.EDGETPU, device=":".join(parts[1:]))
-            if parts[1] == "pci" and len(parts) == 3 and parts[2].isdigit():
-                return cls(AcceleratorKind.EDGETPU, device=":".join(parts[1:]))
-        raise OptionsError(f"unknown accelerator {spec!r}; {expected}")
-
-    @property
-    def threads(self) -> int:
-        return self.num_threads or default_num_threads()
-
-    def __str__(self) -> str:
-        if self.kind is AcceleratorKind.CPU:
-            return f"cpu:{self.threads}"
-        return "edgetpu" + (f":{self.device}" if self.device else "")
-
-    def matches(self, tpu: EdgeTpuDevice) -> bool:
-        """Whether this (Edge TPU) spec would accept ``tpu``: any TPU for ``edgetpu``, a USB one
-        for ``edgetpu:usb``, exactly that one for ``edgetpu:usb:N`` / ``edgetpu:pci:N``."""
-        if self.kind is not AcceleratorKind.EDGETPU:
-            return False
-        if not self.device:
-            return True
-        if ":" in self.device:
-            return self.device == tpu.device
-        return self.device == tpu.bus.value
-
-    def load_delegates(self, load_delegate: Any) -> list[Any]:
-        """Load this accelerator's delegates with the backend's ``load_delegate``.
-
-        Raises:
-            AcceleratorError: the Edge TPU library or device is missing, with the install hint.
-        """
-        if self.kind is AcceleratorKind.CPU:
-            return []
-        library = EDGETPU_LIBRARIES.get(platform.system(), "libedgetpu.so.1")
-        options = {"device": self.device} if self.device else {}
-        reason = ""
-        # ai-edge-litert's Delegate.__del__ fails with AttributeError on a delegate whose library
-        # never loaded, and Python prints that as "Exception ignored ..." when the failed object
-        # is freed (at the end of the except clause). Keep stderr to our one line.
-        previous = sys.unraisablehook
-        sys.unraisablehook = _quiet_failed_delegate(previous)
-        try:
-            try:
-                return [load_delegate(library, options)]
-            except (ValueError, OSError, RuntimeError) as exc:
-                reason = str(exc)
-        finally:
-            sys.unraisablehook = previous
-        where = f" {self.device}" if self.device else ""
-        raise AcceleratorError(
-            f"no Edge TPU{where} could be opened through {library} ({reason}); {EDGETPU_HINT}"
-        )
-
-
-def _quiet_failed_delegate(previous: Any) -> Any:
-    def hook(unraisable: Any) -> None:
-        if isinstance(unraisable.exc_value, AttributeError) and "Delegate" in repr(unraisable.object):
-            return
-        previous(unraisable)
-
-    return hook

@@ -81,6 +81,7 @@ def list_v4l2(dev_root: str | Path = "/dev") -> list[CameraInfo]:
 def list_picamera2() -> list[CameraInfo]:
     """Cameras picamera2 reports; empty when picamera2 is not installed or cannot run."""
     try:
+        # optional: hardware/extra library, with an install hint
         from picamera2 import Picamera2
     except ImportError:
         return []

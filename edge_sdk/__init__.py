@@ -18,13 +18,13 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Model": "edge_sdk.model",
     "TensorSpec": "edge_sdk.model",
-    "Classifier": "edge_sdk.classify",
-    "ClassifierOptions": "edge_sdk.classify",
+    "Classifier": "edge_sdk.tasks.classify",
+    "ClassifierOptions": "edge_sdk.tasks.classify",
     "Category": "edge_sdk.results",
     "Classification": "edge_sdk.results",
     "Detections": "edge_sdk.results",
-    "Detector": "edge_sdk.detect",
-    "DetectorOptions": "edge_sdk.detect",
+    "Detector": "edge_sdk.tasks.detect",
+    "DetectorOptions": "edge_sdk.tasks.detect",
     "Face": "edge_sdk.results",
     "Frame": "edge_sdk.frame",
     "LabelMap": "edge_sdk.labels",
@@ -37,28 +37,38 @@ _EXPORTS = {
     "ReconnectPolicy": "devices.sources",
     "SourceState": "devices.sources",
     "EdgeSdkError": "edge_sdk.errors",
-    "FaceRecognizer": "edge_sdk.faces.recognizer",
-    "RecognizerOptions": "edge_sdk.faces.recognizer",
-    "FaceDetectorOptions": "edge_sdk.faces.options",
-    "FaceEmbedder": "edge_sdk.faces.embedder",
-    "Gallery": "edge_sdk.faces.gallery",
-    "Pipeline": "edge_sdk.pipeline",
-    "PipelineOptions": "edge_sdk.pipeline",
+    "FaceRecognizer": "edge_sdk.tasks.faces.recognizer",
+    "RecognizerOptions": "edge_sdk.tasks.faces.recognizer",
+    "FaceDetectorOptions": "edge_sdk.tasks.faces.options",
+    "FaceEmbedder": "edge_sdk.tasks.faces.embedder",
+    "Gallery": "edge_sdk.tasks.faces.gallery",
+    "Pipeline": "edge_sdk.pipeline.engine",
+    "PipelineOptions": "edge_sdk.pipeline.options",
+    "Sink": "edge_sdk.sinks.base",
+    "TaskResult": "edge_sdk.tasks.base",
 }
 
-if TYPE_CHECKING:
-    from devices.sources import open_source
+if TYPE_CHECKING:  # the same names as _EXPORTS, so type checkers see every export
+    from devices.sources import ReconnectPolicy, SourceState, open_source
 
-    from .classify import Classifier, ClassifierOptions
-    from .detect import Detector, DetectorOptions
     from .errors import EdgeSdkError
     from .frame import Frame
     from .image import as_rgb, load_image
     from .labels import LabelMap
     from .metadata import Normalization
     from .model import Model, TensorSpec
+    from .pipeline.engine import Pipeline
+    from .pipeline.options import PipelineOptions
     from .preprocess import ResizeMode, Transform
     from .results import Category, Classification, Detections, Face
+    from .sinks.base import Sink
+    from .tasks.base import TaskResult
+    from .tasks.classify import Classifier, ClassifierOptions
+    from .tasks.detect import Detector, DetectorOptions
+    from .tasks.faces.embedder import FaceEmbedder
+    from .tasks.faces.gallery import Gallery
+    from .tasks.faces.options import FaceDetectorOptions
+    from .tasks.faces.recognizer import FaceRecognizer, RecognizerOptions
 
 
 def __getattr__(name: str) -> Any:
@@ -74,4 +84,35 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
 
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Category",
+    "Classification",
+    "Classifier",
+    "ClassifierOptions",
+    "Detections",
+    "Detector",
+    "DetectorOptions",
+    "EdgeSdkError",
+    "Face",
+    "FaceDetectorOptions",
+    "FaceEmbedder",
+    "FaceRecognizer",
+    "Frame",
+    "Gallery",
+    "LabelMap",
+    "Model",
+    "Normalization",
+    "Pipeline",
+    "PipelineOptions",
+    "RecognizerOptions",
+    "ReconnectPolicy",
+    "ResizeMode",
+    "Sink",
+    "SourceState",
+    "TaskResult",
+    "TensorSpec",
+    "Transform",
+    "as_rgb",
+    "load_image",
+    "open_source",
+]

@@ -110,12 +110,14 @@ class _Table:
     """Minimal read-only flatbuffer table over ``flatbuffers.table.Table``."""
 
     def __init__(self, buf: bytes | bytearray, pos: int) -> None:
+        # lazy: the flatbuffer schema is only needed to read a model
         from flatbuffers.table import Table
 
         self.t = Table(bytearray(buf) if not isinstance(buf, bytearray) else buf, pos)
 
     @classmethod
     def root(cls, buf: bytes) -> _Table:
+        # lazy: the flatbuffer schema is only needed to read a model
         from flatbuffers import encode, number_types
 
         ba = bytearray(buf)
@@ -129,6 +131,7 @@ class _Table:
         return self.t.String(o + self.t.Pos).decode("utf-8", "replace") if o else None
 
     def u8(self, slot: int) -> int:
+        # lazy: the flatbuffer schema is only needed to read a model
         from flatbuffers import number_types
 
         o = self._off(slot)
@@ -152,6 +155,7 @@ class _Table:
         return [_Table(self.t.Bytes, self.t.Indirect(start + 4 * j)) for j in range(self.t.VectorLen(o))]
 
     def floats(self, slot: int) -> tuple[float, ...]:
+        # lazy: the flatbuffer schema is only needed to read a model
         from flatbuffers import number_types
 
         o = self._off(slot)
@@ -247,6 +251,7 @@ def parse_metadata(
             if "color_space" in extra:
                 color = ColorSpace(extra["color_space"])
             if extra.get("resize") is not None:
+                # lazy: preprocess imports this module (import cycle)
                 from .preprocess import ResizeMode
 
                 ResizeMode(extra["resize"])

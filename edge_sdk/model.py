@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .backend import Backend, get_backend
+from .delegates import EDGETPU_HINT, Accelerator, AcceleratorKind
 from .errors import (
     CorruptModelError,
     EdgeTpuRequiredError,
@@ -27,6 +28,7 @@ from .errors import (
     NotATfliteModelError,
     UnresolvedOpsError,
 )
+from .lifecycle import Closeable
 from .metadata import ModelMetadata, parse_metadata
 from .modelfile import EDGETPU_CUSTOM_OP, ModelFile, read_model_file
 from .native_log import filtered_stderr
@@ -67,8 +69,6 @@ class TensorSpec:
 
 
 def _edgetpu_message(source: str) -> str:
-    from devices.accelerators import EDGETPU_HINT
-
     cpu_twin = source.replace("_edgetpu.tflite", ".tflite") if source.endswith("_edgetpu.tflite") else None
     alt = (
         f"or use the CPU model {cpu_twin}"
@@ -81,13 +81,13 @@ def _edgetpu_message(source: str) -> str:
     )
 
 
-class Model:
+class Model(Closeable):
     """A TFLite model ready to run.
 
     Args:
         source: a path to a .tflite file, or the file's bytes.
         accelerator: ``"cpu"``, ``"cpu:N"``, ``"edgetpu[:usb[:N]|:pci:N]"`` or an
-            :class:`devices.accelerators.Accelerator`; default CPU on every core.
+            :class:`edge_sdk.delegates.Accelerator`; default CPU on every core.
         num_threads: XNNPACK threads; overrides the accelerator spec's count.
         delegates: extra already-loaded delegates to apply.
 
@@ -98,6 +98,9 @@ class Model:
         EdgeTpuRequiredError: an Edge TPU-compiled model and no Edge TPU accelerator.
         UnresolvedOpsError: custom ops that nothing provides; ``.ops`` names them.
         AcceleratorError: the Edge TPU runtime or device is missing.
+
+    ``close()`` (or leaving a ``with`` block) frees the interpreter and its delegates; using
+    the model afterwards raises :class:`~edge_sdk.errors.ModelError`.
     """
 
     def __init__(
@@ -108,8 +111,6 @@ class Model:
         num_threads: int | None = None,
         delegates: Sequence[Any] = (),
     ) -> None:
-        from devices.accelerators import Accelerator, AcceleratorKind
-
         self.accelerator = Accelerator.parse(accelerator)
         if num_threads is not None:
             self.accelerator = Accelerator(self.accelerator.kind, num_threads, self.accelerator.device)
@@ -134,6 +135,10 @@ class Model:
         # Accessors returned by tensor() hold the Python wrapper, not the interpreter, so they can
         # be kept; only the arrays they return must be dropped before invoke().
         self._input_accessors = [self._interpreter.tensor(t.index) for t in self.inputs]
+
+    def _release(self) -> None:
+        self._input_accessors = []  # write_input checks _closed first
+        self._interpreter = _ClosedInterpreter(self.source)
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -205,7 +210,12 @@ class Model:
 
         The view is only valid during the call; edge_sdk drops it before ``invoke`` (the
         interpreter refuses to run while Python holds views into its tensors).
+
+        Raises:
+            ModelError: the model was closed.
         """
+        if self._closed:
+            raise ModelError(f"{self.source} was closed; load the model again to run it")
         view = self._input_accessors[index]()
         try:
             return writer(view[0] if view.ndim == 4 else view)
@@ -259,3 +269,13 @@ class Model:
         ins = ", ".join(f"{t.name}{list(t.shape)}:{t.dtype.name}" for t in self.inputs)
         outs = ", ".join(f"{t.name}{list(t.shape)}:{t.dtype.name}" for t in self.outputs)
         return f"Model({self.source!r}, inputs=[{ins}], outputs=[{outs}], accelerator={self.accelerator})"
+
+
+class _ClosedInterpreter:
+    """Stands in for the interpreter of a closed :class:`Model`: any use is a typed error."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+
+    def __getattr__(self, name: str) -> Any:
+        raise ModelError(f"{self._source} was closed; load the model again to run it")

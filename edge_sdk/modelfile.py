@@ -74,6 +74,7 @@ def read_model_file(data: bytes | memoryview, source: str = "<bytes>") -> ModelF
             corruption).
     """
     check_magic(data, source)
+    # lazy: the flatbuffer schema is only needed to read a model
     import tflite  # the flatbuffer schema; imported lazily because it is ~100 modules
 
     buf = bytes(data) if isinstance(data, memoryview) else data

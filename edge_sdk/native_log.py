@@ -22,6 +22,11 @@ def enable(flag: bool = True) -> None:
     _enabled = flag
 
 
+def is_enabled() -> bool:
+    """Whether native-log filtering is on (the CLI without ``--debug``)."""
+    return _enabled
+
+
 @contextlib.contextmanager
 def filtered_stderr() -> Iterator[None]:
     if not _enabled:

@@ -133,6 +133,7 @@ def _opencv(
     stand-in scores ``n..1``: its order is ours, and its (strict, non-negative) score
     threshold of 0 drops nothing.
     """
+    # lazy: OpenCV, only on this path
     import cv2
 
     xywh = boxes.astype(np.float64)

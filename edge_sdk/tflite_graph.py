@@ -156,7 +156,7 @@ def read_ops(data: bytes) -> list[OpInfo]:
         edge_sdk.errors.CorruptModelError: its offsets point outside the data.
     """
     check_magic(data, "<model bytes>")
-    import tflite  # the flatbuffer schema; lazily, it is ~100 modules
+    import tflite  # lazy: the flatbuffer schema, ~100 modules
 
     try:
         return _read_ops(tflite, data)

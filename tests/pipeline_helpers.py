@@ -12,7 +12,7 @@ import numpy as np
 
 from devices.sources import Source, SourceState
 from edge_sdk.frame import Frame
-from edge_sdk.pipeline_tasks import TaskKind, TaskResult
+from edge_sdk.pipeline.tasks import TaskKind, TaskResult
 from edge_sdk.results import Category, Classification
 from edge_sdk.sinks import Sink
 
@@ -92,6 +92,9 @@ class RecordingTask:
         self.seen.append(frame.index)
         brightness = float(frame.image.mean())
         return TaskResult(frame, self.kind, Classification((Category(0, brightness / 255.0, "mean"),)), {})
+
+    def close(self) -> None:
+        """Nothing to release (the TaskAdapter protocol asks for it)."""
 
 
 class CollectSink(Sink):

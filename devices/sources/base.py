@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from types import TracebackType
+from typing import Any
 
 from edge_sdk.frame import Frame
 
@@ -24,10 +25,18 @@ class Source:
 
     Subclasses implement :meth:`frames` and :meth:`close`. ``uri`` names the source;
     ``skipped`` counts inputs that could not be decoded; ``live`` says whether frames may be
-    dropped to keep up (cameras, streams) or never (files).
+    dropped to keep up (cameras, streams) or never (files). ``fps``, ``info`` and ``dropped``
+    are declared here and read by the pipeline; subclasses set what they know.
     """
 
     live: bool = False
+    #: nominal frame rate in frames per second, when the source knows it (files, cameras).
+    fps: float | None = None
+    #: what the source reports about its stream (codec, size ...; a dict for network
+    #: streams), or None.
+    info: Any = None
+    #: frames the source itself skipped to stay current (live sources; 0 for files).
+    dropped: int = 0
 
     def __init__(self, uri: str) -> None:
         self.uri = uri

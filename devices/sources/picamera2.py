@@ -38,6 +38,7 @@ def camera_number(uri: str) -> int:
 
 def _import_picamera2() -> Any:
     try:
+        # optional: hardware/extra library, with an install hint
         from picamera2 import Picamera2
     except ImportError as exc:
         raise missing_dependency("picamera2", "pi", "the Raspberry Pi camera source") from exc

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from .live import Capture, LiveSource, ReconnectPolicy, StateCallback
-from .native import quiet_native_logs
+from .opencv_log import quiet_native_logs
 from .options import check_options, parse_fps, parse_size
 
 

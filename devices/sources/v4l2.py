@@ -16,7 +16,7 @@ import numpy as np
 from edge_sdk.errors import OptionsError
 
 from .live import Capture, LiveSource, ReconnectPolicy, StateCallback
-from .native import quiet_native_logs
+from .opencv_log import quiet_native_logs
 from .options import check_options, parse_fps, parse_size
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from edge_sdk.errors import SourceError
 from edge_sdk.frame import Frame
 
 from .base import Source, SourceState
-from .native import quiet_native_logs
+from .opencv_log import quiet_native_logs
 from .options import check_options, parse_fps, parse_size
 
 log = logging.getLogger(__name__)

@@ -42,6 +42,7 @@ def rss_mb() -> float:
 
 
 def _random_input(shape: tuple[int, ...], dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:
+    # lazy: CLI start-up imports only the subcommand that runs
     import numpy as np
 
     if np.issubdtype(dtype, np.integer):
@@ -53,8 +54,10 @@ def _random_input(shape: tuple[int, ...], dtype: np.dtype, rng: np.random.Genera
 def measure(
     model_path: str, runs: int, warmup: int, accelerator: str | None, threads: int | None
 ) -> dict[str, Any]:
+    # lazy: CLI start-up imports only the subcommand that runs
     import numpy as np
 
+    # lazy: CLI start-up imports only the subcommand that runs
     from ..model import Model
 
     t0 = time.perf_counter()

@@ -31,22 +31,23 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..classify import Classifier, ClassifierOptions
+    # lazy: CLI start-up imports only the subcommand that runs
     from ..preprocess import ResizeMode
+    from ..tasks.base import BaseOptions, TaskKind
+    from ..tasks.classify import Classifier, ClassifierOptions
+    from ..tasks.registry import create_task
 
+    model_path, accelerator = resolve_model_args(args)
     options = ClassifierOptions(
         top_k=args.top_k,
         threshold=args.threshold,
         resize=ResizeMode(args.resize) if args.resize else None,
+        base=BaseOptions(
+            model=model_path, labels=args.labels, accelerator=accelerator, num_threads=args.threads
+        ),
     )
-    model_path, accelerator = resolve_model_args(args)
-    clf = Classifier(
-        model_path,
-        labels=args.labels,
-        options=options,
-        accelerator=accelerator,
-        num_threads=args.threads,
-    )
+    clf = create_task(TaskKind.CLASSIFY, options)
+    assert isinstance(clf, Classifier)
     for frame in iter_frames(args.sources):
         result = clf.classify(frame.image)
         emit(

@@ -72,6 +72,7 @@ def add_model_args(p: argparse.ArgumentParser, *, labels: bool = True) -> None:
 def resolve_model_args(args: argparse.Namespace) -> tuple[Path, Any]:
     """The model file and accelerator to run for ``--model``/``--accelerator``/``--strict``:
     the ``_edgetpu`` twin when a TPU is present, else the CPU model (see devices.pairing)."""
+    # lazy: CLI start-up imports only the subcommand that runs
     from devices.pairing import resolve_model
 
     return resolve_model(args.model, args.accelerator, strict=args.strict)
@@ -85,6 +86,7 @@ def emit(obj: dict[str, Any]) -> None:
 
 def iter_frames(sources: list[str]) -> Iterator[Frame]:
     """Frames of every SOURCE argument in order (files, folders, globs, device URIs)."""
+    # lazy: CLI start-up imports only the subcommand that runs
     from devices.sources import open_source
 
     for uri in sources:

@@ -84,6 +84,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: CLI start-up imports only the subcommand that runs
     import sys
     from pathlib import Path
 
@@ -91,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from converters.pipeline import ConvertOptions, convert
     from converters.report import summary
 
+    # lazy: CLI start-up imports only the subcommand that runs
     from ..metadata import ColorSpace
     from ..preprocess import ResizeMode
 

@@ -33,9 +33,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: CLI start-up imports only the subcommand that runs
     from ..errors import missing_dependency
 
     try:
+        # lazy: CLI start-up imports only the subcommand that runs
         from converters.demo import format_summary, run_demo, summary_dict
     except ImportError as exc:
         raise missing_dependency(exc.name or "tensorflow", "convert,dev", "The demo") from exc

@@ -84,14 +84,19 @@ def annotation_path(directory: Path, source: str, frame: int, taken: set[Path]) 
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: CLI start-up imports only the subcommand that runs
     import cv2
 
-    from ..decoders import DetectorHead
-    from ..detect import Detector, DetectorOptions
+    # lazy: CLI start-up imports only the subcommand that runs
     from ..draw import draw_detections
     from ..errors import EdgeSdkError
     from ..preprocess import ResizeMode
+    from ..tasks.base import BaseOptions, TaskKind
+    from ..tasks.decoders import DetectorHead
+    from ..tasks.detect import Detector, DetectorOptions
+    from ..tasks.registry import create_task
 
+    model_path, accelerator = resolve_model_args(args)
     options = DetectorOptions(
         threshold=args.threshold,
         iou=args.iou,
@@ -101,15 +106,12 @@ def run(args: argparse.Namespace) -> int:
         class_agnostic=args.class_agnostic,
         resize=ResizeMode(args.resize) if args.resize else None,
         head=DetectorHead(args.head) if args.head else None,
+        base=BaseOptions(
+            model=model_path, labels=args.labels, accelerator=accelerator, num_threads=args.threads
+        ),
     )
-    model_path, accelerator = resolve_model_args(args)
-    det = Detector(
-        model_path,
-        labels=args.labels,
-        options=options,
-        accelerator=accelerator,
-        num_threads=args.threads,
-    )
+    det = create_task(TaskKind.DETECT, options)
+    assert isinstance(det, Detector)
     out_dir = Path(args.annotate) if args.annotate else None
     if out_dir is not None:
         try:

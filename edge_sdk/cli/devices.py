@@ -22,10 +22,12 @@ def register(sub: Any) -> None:
 
 def collect() -> dict[str, Any]:
     """What ``edge-sdk devices --json`` prints."""
+    # lazy: CLI start-up imports only the subcommand that runs
     from devices.accelerators import list_edgetpus
     from devices.board import detect_board
     from devices.cameras import list_cameras
 
+    # lazy: CLI start-up imports only the subcommand that runs
     from ..backend import get_backend
     from ..errors import BackendError
 

@@ -119,31 +119,31 @@ def register(sub: Any) -> None:
 
 
 def _recognizer(args: argparse.Namespace, *, create: bool) -> Any:
-    from ..faces.gallery import Gallery
-    from ..faces.options import FaceDetectorOptions
-    from ..faces.recognizer import DEFAULT_THRESHOLD, FaceRecognizer, RecognizerOptions
+    # lazy: CLI start-up imports only the subcommand that runs
+    from ..tasks.base import BaseOptions, TaskKind
+    from ..tasks.faces.gallery import Gallery
+    from ..tasks.faces.options import FaceDetectorOptions
+    from ..tasks.faces.recognizer import DEFAULT_THRESHOLD, FaceRecognizer, RecognizerOptions
+    from ..tasks.registry import create_task
 
     threshold = getattr(args, "threshold", None)
     options = RecognizerOptions(
         threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
         detector=FaceDetectorOptions(score_threshold=args.score, max_side=args.max_side),
+        embedder=args.embedder,
+        base=BaseOptions(model=args.detector, accelerator=args.accelerator, num_threads=args.threads),
     )
-    rec = FaceRecognizer(
-        args.detector,
-        args.embedder,
-        None,
-        options,
-        accelerator=args.accelerator,
-        num_threads=args.threads,
-    )
+    rec = create_task(TaskKind.FACES, options)
+    assert isinstance(rec, FaceRecognizer)
     rec.require_embedder()  # before the gallery, so a failed enroll leaves no new file behind
     rec.gallery = Gallery(args.gallery, create=create)
     return rec
 
 
 def run_enroll(args: argparse.Namespace) -> int:
-    from ..faces.gallery import check_name
-    from ..faces.recognizer import select_one_face
+    # lazy: CLI start-up imports only the subcommand that runs
+    from ..tasks.faces.gallery import check_name
+    from ..tasks.faces.recognizer import select_one_face
 
     check_name(args.name)
     rec = _recognizer(args, create=True)
@@ -178,7 +178,8 @@ def run_recognize(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from ..faces.gallery import Gallery
+    # lazy: CLI start-up imports only the subcommand that runs
+    from ..tasks.faces.gallery import Gallery
 
     with Gallery(args.gallery, create=False) as g:
         people = g.identities()
@@ -196,7 +197,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from ..faces.gallery import Gallery
+    # lazy: CLI start-up imports only the subcommand that runs
+    from ..tasks.faces.gallery import Gallery
 
     with Gallery(args.gallery, create=False) as g:
         n = g.remove(args.name)
@@ -205,7 +207,8 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def run_rename(args: argparse.Namespace) -> int:
-    from ..faces.gallery import Gallery
+    # lazy: CLI start-up imports only the subcommand that runs
+    from ..tasks.faces.gallery import Gallery
 
     with Gallery(args.gallery, create=False) as g:
         g.rename(args.name, args.to)
@@ -214,8 +217,9 @@ def run_rename(args: argparse.Namespace) -> int:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    from ..faces.calibrate import calibrate
-    from ..faces.gallery import Gallery
+    # lazy: CLI start-up imports only the subcommand that runs
+    from ..tasks.faces.calibrate import calibrate
+    from ..tasks.faces.gallery import Gallery
 
     with Gallery(args.gallery, create=False) as g:
         report = calibrate(g.matrix())

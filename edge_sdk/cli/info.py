@@ -33,14 +33,16 @@ def register(sub: Any) -> None:
 
 def describe(path: str) -> dict[str, Any]:
     """Everything ``info`` reports, as a dict. Works on Edge TPU models without a TPU."""
+    # lazy: CLI start-up imports only the subcommand that runs
     from pathlib import Path
 
+    # lazy: CLI start-up imports only the subcommand that runs
     from ..backend import get_backend
     from ..errors import ModelNotFoundError, UnresolvedOpsError
     from ..metadata import parse_metadata
     from ..model import Model, TensorSpec
     from ..modelfile import read_model_file
-    from ..tasks import detect_task
+    from ..tasks.registry import infer_task
 
     p = Path(path)
     if not p.is_file():
@@ -56,7 +58,7 @@ def describe(path: str) -> dict[str, Any]:
         model = Model(p)
         inputs = [t.as_dict() for t in model.inputs]
         outputs = [t.as_dict() for t in model.outputs]
-        task = detect_task(model).value
+        task = infer_task(model)
     except UnresolvedOpsError as exc:
         # Tensors are still readable from an interpreter that is never allocated.
         interp = backend.interpreter_cls(model_path=str(p))
@@ -124,11 +126,11 @@ def edgetpu_report(path: str) -> dict[str, Any]:
         ModelNotFoundError: no such file.
         NotATfliteModelError, CorruptModelError: not a readable .tflite.
     """
-    from pathlib import Path
+    from pathlib import Path  # lazy: CLI start-up imports only the subcommand that runs
 
-    from ..edgetpu_precheck import compiled_cpu_ops, precheck
-    from ..errors import ModelNotFoundError
-    from ..modelfile import read_model_file
+    from ..edgetpu_precheck import compiled_cpu_ops, precheck  # lazy: CLI start-up
+    from ..errors import ModelNotFoundError  # lazy: CLI start-up
+    from ..modelfile import read_model_file  # lazy: CLI start-up
 
     p = Path(path)
     if not p.is_file():

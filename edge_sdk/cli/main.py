@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
+    # lazy: CLI start-up imports only the subcommand that runs
     from importlib import metadata
 
     try:
@@ -51,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="edge-sdk: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    # lazy: CLI start-up imports only the subcommand that runs
     from .. import native_log
 
     native_log.enable(not args.debug)

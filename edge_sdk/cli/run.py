@@ -108,7 +108,8 @@ def _stop_on_signals(stop: Any) -> Iterator[list[int]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline_config import RunConfig
+    # lazy: CLI start-up imports only the subcommand that runs
+    from ..pipeline.config import RunConfig
 
     values = {key: getattr(args, key) for key in _KEYS}
     if args.config:
@@ -118,14 +119,14 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             args._parser.error(f"give --config FILE, or {', '.join(missing)}")
         config = RunConfig.from_dict({k: v for k, v in values.items() if v is not None})
-    from ..service.notify import Notifier
+    from ..service.notify import Notifier  # lazy: CLI start-up; only under systemd
 
     service = config.service_options()
     notifier = Notifier()
     monitor = None
     if service.broker is not None or notifier.enabled:
         # a service: READY/WATCHDOG/STATUS to systemd, status/heartbeat/state over MQTT
-        from ..service.monitor import ServiceMonitor
+        from ..service.monitor import ServiceMonitor  # lazy: CLI start-up; only with a service config
 
         monitor = ServiceMonitor(service, notifier, model=config.model)
     pipeline = config.build(extra_sinks=[monitor] if monitor is not None else [])

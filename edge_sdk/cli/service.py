@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _install(args: argparse.Namespace) -> int:
-    from ..service.unit import UnitOptions, install_unit, render_unit
+    from ..service.unit import UnitOptions, install_unit, render_unit  # lazy: CLI start-up
 
     opts = UnitOptions(name=args.name, user=args.user, watchdog_s=args.watchdog)
     text = render_unit(args.config, opts)
@@ -82,9 +82,9 @@ def _install(args: argparse.Namespace) -> int:
 def _discovery_to_clear(config_path: Path) -> tuple[Any, str, list[str]] | None:
     """(broker, wildcard pattern, known topics) of the config's Home Assistant configs, or
     None when the config publishes none."""
-    from ..pipeline_config import RunConfig
-    from ..service.homeassistant import discovery_configs
-    from ..service.options import node_id
+    from ..pipeline.config import RunConfig  # lazy: CLI start-up
+    from ..pipeline.service_options import node_id  # lazy: CLI start-up
+    from ..service.homeassistant import discovery_configs  # lazy: CLI start-up
 
     config = RunConfig.from_file(config_path)
     svc = config.service_options()
@@ -98,7 +98,7 @@ def _discovery_to_clear(config_path: Path) -> tuple[Any, str, list[str]] | None:
 
 
 def _uninstall(args: argparse.Namespace) -> int:
-    from ..service.unit import config_of_unit, systemctl, unit_path
+    from ..service.unit import config_of_unit, systemctl, unit_path  # lazy: CLI start-up
 
     path = unit_path(args.name, args.unit_dir)
     config_path = Path(args.config) if args.config else config_of_unit(path)
@@ -123,7 +123,7 @@ def _uninstall(args: argparse.Namespace) -> int:
         print(f"edge-sdk: removed {path}", file=sys.stderr)
         systemctl("daemon-reload")
     if clear is not None:
-        from ..service.status import clear_retained
+        from ..service.status import clear_retained  # lazy: CLI start-up; MQTT only to clear discovery
 
         broker, pattern, known = clear
         topics = clear_retained(broker, pattern, known)
@@ -132,7 +132,7 @@ def _uninstall(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from ..service.unit import config_of_unit, systemctl, unit_path
+    from ..service.unit import config_of_unit, systemctl, unit_path  # lazy: CLI start-up
 
     path = unit_path(args.name, args.unit_dir)
     info: dict[str, Any] = {

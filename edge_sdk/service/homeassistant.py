@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .options import ServiceOptions, node_id
+from ..pipeline.service_options import ServiceOptions, node_id
 
 
 def device_block(opts: ServiceOptions, task: str, model: str | None, version: str) -> dict[str, Any]:

@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..pipeline.service_options import ServiceOptions
 from ..sinks.base import Sink, SinkContext
-from .events import ChangeDetector, EventOptions
+from ..sinks.events import ChangeDetector, EventOptions
 from .notify import Notifier
-from .options import ServiceOptions
 from .status import StatusPublisher, cpu_temperature_c, edge_sdk_version, load_average
 
 if TYPE_CHECKING:
-    from ..pipeline_tasks import TaskResult
+    from ..tasks.base import TaskResult
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class ServiceMonitor(Sink):
         self.context = context
         self._t0 = time.monotonic()
         if self.options.broker is not None:
-            from .homeassistant import discovery_configs
+            from .homeassistant import discovery_configs  # lazy: only when Home Assistant discovery is on
 
             version = edge_sdk_version()
             model_name = Path(self.model).name if self.model else None

@@ -1,5 +1,5 @@
 """Device status over MQTT: retained online/offline with a last will, heartbeats, state, and
-Home Assistant discovery (topics in :mod:`edge_sdk.service.options`).
+Home Assistant discovery (topics in :mod:`edge_sdk.pipeline.service_options`).
 
 :class:`StatusPublisher` owns one paho-mqtt client (imported when used; ``pip install
 'edge-sdk[mqtt]'``). At connect it registers the **last will** ``{"state": "offline"}``
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SinkError, missing_dependency
-from .options import Broker, ServiceOptions
+from ..pipeline.service_options import Broker, ServiceOptions
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ QOS = 1
 
 
 def edge_sdk_version() -> str:
-    from importlib import metadata
+    from importlib import metadata  # lazy: importlib.metadata costs ~15 ms of start-up
 
     try:
         return metadata.version("edge-sdk")
@@ -45,7 +45,7 @@ def make_client(broker: Broker, client_id: str = "", queue: int = 1000) -> Any:
         MissingDependencyError: paho-mqtt is not installed.
     """
     try:
-        import paho.mqtt.client as mqtt
+        import paho.mqtt.client as mqtt  # optional: paho-mqtt (the mqtt extra)
     except ImportError:
         raise missing_dependency("paho.mqtt", "mqtt", "MQTT status and Home Assistant discovery") from None
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, reconnect_on_failure=True)

@@ -141,7 +141,9 @@ def render_unit(config_path: str | Path, options: UnitOptions, command: list[str
     Raises:
         OptionsError: the config is invalid, or a path cannot be written into a unit.
     """
-    from ..pipeline_config import RunConfig
+    from ..pipeline.config import (
+        RunConfig,
+    )  # lazy: the run config pulls in the whole pipeline; only to read the paths
 
     path = Path(config_path).absolute()
     config = RunConfig.from_file(path)
@@ -243,7 +245,7 @@ def config_of_unit(path: Path) -> Path | None:
         return None
     for line in text.splitlines():
         if line.startswith("ExecStart="):
-            import shlex
+            import shlex  # lazy: only to quote a unit's ExecStart
 
             args = shlex.split(line[len("ExecStart=") :].replace("%%", "%").replace("$$", "$"))
             if "--config" in args and args.index("--config") + 1 < len(args):

@@ -15,7 +15,7 @@ from ..draw import caption, class_color, draw_boxes, draw_detections, draw_keypo
 from ..results import Classification, Detections
 
 if TYPE_CHECKING:
-    from ..pipeline_tasks import TaskResult
+    from ..tasks.base import TaskResult
 
 KNOWN_FACE = (72, 249, 10)
 UNKNOWN_FACE = (255, 112, 31)

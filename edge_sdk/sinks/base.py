@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..pipeline_tasks import TaskResult
+    from ..tasks.base import TaskResult
 
 
 @dataclass(frozen=True)

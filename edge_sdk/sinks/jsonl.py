@@ -12,7 +12,7 @@ from ..errors import OptionsError, SinkError
 from .base import Sink
 
 if TYPE_CHECKING:
-    from ..pipeline_tasks import TaskResult
+    from ..tasks.base import TaskResult
 
 
 def dumps(record: dict[str, object]) -> str:

@@ -8,8 +8,8 @@
 ``mode=frames`` (default) publishes every frame's record; ``mode=events`` publishes only
 changes, debounced over ``debounce`` frames (a label's count going up or down, an identity
 appearing or leaving, a tracked object entering or leaving, the top class changing; see
-:mod:`edge_sdk.service.events`), optionally only for ``labels`` (comma-separated). ``ha=1``
-turns on Home Assistant discovery for the run (see :mod:`edge_sdk.service.options`).
+:mod:`edge_sdk.sinks.events`), optionally only for ``labels`` (comma-separated). ``ha=1``
+turns on Home Assistant discovery for the run (see :mod:`edge_sdk.pipeline.service_options`).
 
 Never blocks the pipeline: paho's network thread sends, connects and reconnects (with a
 backoff doubling from ``reconnect_min_s`` to ``reconnect_max_s``); outgoing messages wait in a
@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import OptionsError, SinkError, missing_dependency
-from ..service.events import ChangeDetector, EventOptions
 from .base import Sink, SinkContext
+from .events import ChangeDetector, EventOptions
 
 if TYPE_CHECKING:
-    from ..pipeline_tasks import TaskResult
+    from ..tasks.base import TaskResult
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +185,7 @@ class MqttSink(Sink):
 
     def open(self, context: SinkContext) -> None:
         try:
+            # optional: hardware/extra library, with an install hint
             import paho.mqtt.client as mqtt
         except ImportError:
             raise missing_dependency("paho.mqtt", "mqtt", "the MQTT sink") from None

@@ -37,7 +37,7 @@ from .base import Sink, SinkContext
 from .jsonl import dumps
 
 if TYPE_CHECKING:
-    from ..pipeline_tasks import TaskResult
+    from ..tasks.base import TaskResult
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from .annotate import annotate
 from .base import Sink, SinkContext
 
 if TYPE_CHECKING:
-    from ..pipeline_tasks import TaskResult
+    from ..tasks.base import TaskResult
 
 # container suffix -> FourCC OpenCV's bundled FFmpeg can write without extra codecs
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}

@@ -131,7 +131,7 @@ def test_enroll_from_a_video_keeps_faces_not_frames(
 
     import edge_sdk.cli.faces as faces_cli
     from edge_sdk.cli.main import main
-    from edge_sdk.faces.gallery import Gallery
+    from edge_sdk.tasks.faces.gallery import Gallery
 
     video = tmp_path / "obama.mp4"
     photo = cv2.imread(str(face / "images" / "tests" / "obama.jpg"))

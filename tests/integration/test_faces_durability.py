@@ -19,15 +19,15 @@ import numpy as np
 import pytest
 
 from edge_sdk.errors import GalleryWriteError
-from edge_sdk.faces.embedder import EmbedderIdentity
-from edge_sdk.faces.gallery import Gallery
+from edge_sdk.tasks.faces.embedder import EmbedderIdentity
+from edge_sdk.tasks.faces.gallery import Gallery
 
 CHILD = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from edge_sdk.faces.embedder import EmbedderIdentity
-    from edge_sdk.faces.gallery import Gallery
+    from edge_sdk.tasks.faces.embedder import EmbedderIdentity
+    from edge_sdk.tasks.faces.gallery import Gallery
     g = Gallery(sys.argv[1])
     e = EmbedderIdentity("c" * 64, 128)
     rng = np.random.default_rng(int(sys.argv[2]))
@@ -108,8 +108,8 @@ _FSIZE_CHILD = textwrap.dedent(
     import resource, signal, sys
     import numpy as np
     from edge_sdk.errors import GalleryWriteError
-    from edge_sdk.faces.embedder import EmbedderIdentity
-    from edge_sdk.faces.gallery import Gallery
+    from edge_sdk.tasks.faces.embedder import EmbedderIdentity
+    from edge_sdk.tasks.faces.gallery import Gallery
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG from write() instead of a signal
     g = Gallery(sys.argv[1])
     e = EmbedderIdentity("a" * 64, 128)

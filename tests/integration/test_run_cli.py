@@ -79,7 +79,7 @@ def birds_and_burgers(assets: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def test_classify_five_frames_to_stdout(mobilenet: Path, birds_and_burgers: Path) -> None:
-    from edge_sdk.classify import Classifier
+    from edge_sdk.tasks.classify import Classifier
 
     proc = edge_sdk(
         "run", "--task", "classify", "--model", str(mobilenet), "--source", str(birds_and_burgers),
@@ -130,7 +130,7 @@ def test_config_file_with_file_and_video_sinks(
 
 
 def test_detect_records(assets: Path, tmp_path: Path) -> None:
-    from edge_sdk.detect import Detector
+    from edge_sdk.tasks.detect import Detector
 
     ssd = assets / "detection" / "coco_ssd_mobilenet_v1" / "coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite"
     labels = ssd.parent / "labelmap.txt"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from edge_sdk.frame import Frame
-from edge_sdk.pipeline import Pipeline
-from edge_sdk.pipeline_tasks import TaskResult
+from edge_sdk.pipeline.engine import Pipeline
+from edge_sdk.pipeline.tasks import TaskResult
 from tests.mjpeg_server import MjpegServer, make_frames
 from tests.pipeline_helpers import CollectSink, RecordingTask
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from edge_sdk.pipeline import Pipeline
+from edge_sdk.pipeline.engine import Pipeline
 from edge_sdk.sinks import SinkContext
 from edge_sdk.sinks.mqtt import MqttSink
 from tests.mosquitto_broker import Broker, free_port, make_certificates, mosquitto_binary
@@ -76,7 +76,7 @@ def broker(tmp_path: Path) -> Any:
 def test_records_arrive_in_order_and_equal_to_the_jsonl_output(
     broker: Broker, tmp_path: Path, assets: Path
 ) -> None:
-    from edge_sdk.classify import Classifier
+    from edge_sdk.tasks.classify import Classifier
 
     video = write_video(tmp_path / "clip.mp4", 12)
     sub = Subscriber(broker.port, "edge/#")

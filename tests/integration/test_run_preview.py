@@ -18,8 +18,8 @@ import pytest
 
 from edge_sdk.frame import Frame
 from edge_sdk.image import load_image
-from edge_sdk.pipeline import Pipeline
-from edge_sdk.pipeline_tasks import TaskResult, adapt
+from edge_sdk.pipeline.engine import Pipeline
+from edge_sdk.pipeline.tasks import TaskResult, adapt
 from edge_sdk.sinks import SinkContext
 from edge_sdk.sinks.preview import PreviewSink
 from tests.pipeline_helpers import RecordingTask, ScriptedSource
@@ -60,7 +60,7 @@ def dom_text(dom: str, element_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def classify(assets: Path) -> Any:
-    from edge_sdk.classify import Classifier
+    from edge_sdk.tasks.classify import Classifier
 
     return adapt(Classifier(assets / "classification" / "mobilenet_v1_0.5_160_quant.tflite", top_k=3))
 

@@ -105,7 +105,7 @@ def appear_disappear_video(path: Path, assets: Path) -> Path:
 def test_events_on_a_video_where_objects_appear_and_disappear(
     broker: Broker, tmp_path: Path, assets: Path, debounce: int
 ) -> None:
-    from edge_sdk.detect import Detector
+    from edge_sdk.tasks.detect import Detector
 
     video = appear_disappear_video(tmp_path / "scene.mp4", assets)
     sub = Collector(broker.port)

@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 
-from edge_sdk.classify import Classifier, ClassifierOptions
 from edge_sdk.errors import (
     CorruptModelError,
     EdgeTpuRequiredError,
@@ -21,6 +20,7 @@ from edge_sdk.errors import (
 )
 from edge_sdk.image import load_image
 from edge_sdk.model import Model
+from edge_sdk.tasks.classify import Classifier, ClassifierOptions
 
 
 @pytest.fixture(scope="module")

@@ -67,8 +67,8 @@ def _val_files(digits: Digits) -> list[tuple[Path, int]]:
 
 
 def test_int8_top1_within_one_point_of_float(digits: Digits, converted: tuple[Path, dict]) -> None:
-    from edge_sdk.classify import Classifier
     from edge_sdk.image import load_image
+    from edge_sdk.tasks.classify import Classifier
 
     model, report = converted
     clf = Classifier(str(model))  # no flags: everything from the metadata
@@ -167,9 +167,9 @@ def test_mediapipe_image_classifier_reads_our_labels(digits: Digits, converted: 
 def test_io_types(digits: Digits, tmp_path: Path, input_type: str, output_type: str) -> None:
     from converters.interface import IOType
     from converters.pipeline import ConvertOptions, convert
-    from edge_sdk.classify import Classifier
     from edge_sdk.image import load_image
     from edge_sdk.model import Model
+    from edge_sdk.tasks.classify import Classifier
 
     out = tmp_path / "m.tflite"
     result = convert(
@@ -201,8 +201,8 @@ def test_h5_and_saved_model_inputs(digits: Digits, tmp_path: Path, fmt: str) -> 
     import keras
 
     from converters.pipeline import ConvertOptions, convert
-    from edge_sdk.classify import Classifier
     from edge_sdk.image import load_image
+    from edge_sdk.tasks.classify import Classifier
 
     km = keras.models.load_model(digits.keras_path, compile=False)
     if fmt == "h5":

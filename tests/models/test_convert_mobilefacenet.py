@@ -27,7 +27,7 @@ def _detect_keypoints(detector_path: Path, bgr: np.ndarray) -> np.ndarray:
 
 
 def _aligned(assets: Path, name: str) -> np.ndarray:
-    from edge_sdk.faces.align import align_face
+    from edge_sdk.tasks.faces.align import align_face
 
     bgr = cv2.imread(str(assets / "face" / "images" / "tests" / name))
     kps = _detect_keypoints(assets / "face" / "detectors" / "face_detection_yunet_2026may.onnx", bgr)

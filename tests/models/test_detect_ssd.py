@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_sdk.decoders import DetectorHead
-from edge_sdk.detect import Detector, DetectorOptions
 from edge_sdk.errors import LabelsError, OptionsError
 from edge_sdk.image import load_image
 from edge_sdk.nms import box_iou
+from edge_sdk.tasks.decoders import DetectorHead
+from edge_sdk.tasks.detect import Detector, DetectorOptions
 
 SSD = "detection/coco_ssd_mobilenet_v1/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite"
 

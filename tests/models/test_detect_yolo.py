@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_sdk.decoders import BoxCoordinates, DetectorHead
-from edge_sdk.detect import Detector, DetectorOptions
 from edge_sdk.errors import LabelsError, UnsupportedModelError
 from edge_sdk.labels import LabelMap
 from edge_sdk.nms import box_iou
 from edge_sdk.preprocess import ResizeMode
+from edge_sdk.tasks.decoders import BoxCoordinates, DetectorHead
+from edge_sdk.tasks.detect import Detector, DetectorOptions
 
 from . import detect_yolo_builder as yb
 

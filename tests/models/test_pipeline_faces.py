@@ -10,10 +10,10 @@ from typing import ClassVar
 import pytest
 
 from edge_sdk.errors import SourceError
-from edge_sdk.faces import FaceRecognizer, Gallery
-from edge_sdk.pipeline import Pipeline
-from edge_sdk.pipeline_config import RunConfig
-from edge_sdk.pipeline_tasks import FacesTask, TaskAdapter
+from edge_sdk.pipeline.config import RunConfig
+from edge_sdk.pipeline.engine import Pipeline
+from edge_sdk.pipeline.tasks import FacesTask, TaskAdapter
+from edge_sdk.tasks.faces import FaceRecognizer, Gallery
 from tests.pipeline_helpers import CollectSink, ScriptedSource
 
 

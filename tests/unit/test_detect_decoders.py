@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_sdk.decoders.ssd import _by_name
-from edge_sdk.decoders.yolo import anchor_count
 from edge_sdk.model import TensorSpec
 from edge_sdk.quant import QuantParams
+from edge_sdk.tasks.decoders.ssd import _by_name
+from edge_sdk.tasks.decoders.yolo import anchor_count
 
 
 def spec(name: str, index: int) -> TensorSpec:

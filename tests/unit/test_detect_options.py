@@ -5,19 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_sdk.detect import DetectorOptions
 from edge_sdk.draw import class_color, draw_boxes, draw_detections, draw_keypoints
 from edge_sdk.errors import ImageError, OptionsError
 from edge_sdk.results import Detections
+from edge_sdk.tasks.detect import DetectorOptions
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"threshold": 1.5}, r"threshold must be in \[0, 1\], got 1.5"),
-        ({"threshold": -0.01}, "threshold must be in"),
+        ({"threshold": 1.5}, r"threshold must be a number in \[0, 1\], got 1.5"),
+        ({"threshold": -0.01}, "threshold must be a number in"),
         ({"threshold": "0.5"}, "threshold must be a number"),
-        ({"iou": 2.0}, "iou must be in"),
+        ({"iou": 2.0}, "iou must be a number in"),
         ({"max_detections": 0}, "max_detections must be an integer >= 1"),
         ({"max_detections": 2.5}, "max_detections"),
         ({"classes": [1.5]}, "classes must hold class ids"),

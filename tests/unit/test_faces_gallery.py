@@ -21,8 +21,8 @@ from edge_sdk.errors import (
     OptionsError,
     UnknownIdentityError,
 )
-from edge_sdk.faces.embedder import EmbedderIdentity
-from edge_sdk.faces.gallery import APPLICATION_ID, SCHEMA_VERSION, Gallery
+from edge_sdk.tasks.faces.embedder import EmbedderIdentity
+from edge_sdk.tasks.faces.gallery import APPLICATION_ID, SCHEMA_VERSION, Gallery
 
 EMB = EmbedderIdentity("a" * 64, 16)
 OTHER = EmbedderIdentity("b" * 64, 16)
@@ -281,7 +281,7 @@ def test_injected_oserror_rolls_back(tmp_path: Path) -> None:
 def test_a_locked_file_is_an_open_error_not_corruption(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import edge_sdk.faces.store as store_module
+    import edge_sdk.tasks.faces.store as store_module
 
     monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.2)  # bounded wait for the lock
     p = tmp_path / "g.db"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge_sdk.errors import GalleryError, OptionsError
-from edge_sdk.faces.align import (
+from edge_sdk.tasks.faces.align import (
     ARCFACE_TEMPLATE_112,
     align_face,
     alignment_matrix,
@@ -17,11 +17,11 @@ from edge_sdk.faces.align import (
     template_for,
     umeyama,
 )
-from edge_sdk.faces.anchors import SsdAnchorOptions, blazeface_anchor_options, ssd_anchors
-from edge_sdk.faces.calibrate import calibrate
-from edge_sdk.faces.gallery import GalleryMatrix
-from edge_sdk.faces.nms import iou_one_to_many, weighted_nms
-from edge_sdk.faces.options import FaceDetectorOptions
+from edge_sdk.tasks.faces.anchors import SsdAnchorOptions, blazeface_anchor_options, ssd_anchors
+from edge_sdk.tasks.faces.calibrate import calibrate
+from edge_sdk.tasks.faces.gallery import GalleryMatrix
+from edge_sdk.tasks.faces.options import FaceDetectorOptions
+from edge_sdk.tasks.faces.weighted_nms import iou_one_to_many, weighted_nms
 
 
 def test_short_range_anchors_follow_mediapipe_layout() -> None:
@@ -216,8 +216,8 @@ def test_iou_one_to_many_against_hand_computed_overlaps() -> None:
 
 def test_select_one_face() -> None:
     from edge_sdk.errors import FaceNotFoundError
-    from edge_sdk.faces.recognizer import select_one_face
     from edge_sdk.results import Face
+    from edge_sdk.tasks.faces.recognizer import select_one_face
 
     small = Face(np.array([0, 0, 10, 10], np.float32), 0.9)
     big = Face(np.array([20, 20, 60, 60], np.float32), 0.6)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from edge_sdk.errors import OptionsError
-from edge_sdk.pipeline_config import RunConfig
-from edge_sdk.pipeline_tasks import TaskKind
+from edge_sdk.pipeline.config import RunConfig
+from edge_sdk.pipeline.tasks import TaskKind
 from edge_sdk.sinks.jsonl import JsonlSink
 from edge_sdk.sinks.preview import PreviewSink
 

@@ -11,8 +11,8 @@ import pytest
 
 from edge_sdk.errors import ImageError, OptionsError, PipelineError, SinkError
 from edge_sdk.frame import Frame
-from edge_sdk.pipeline import Pipeline, PipelineOptions
-from edge_sdk.pipeline_tasks import TaskKind, TaskResult
+from edge_sdk.pipeline.engine import Pipeline, PipelineOptions
+from edge_sdk.pipeline.tasks import TaskKind, TaskResult
 from edge_sdk.sinks import Sink
 from tests.pipeline_helpers import CollectSink, RecordingTask, ScriptedSource, write_video
 
@@ -137,6 +137,9 @@ def test_a_task_error_is_raised_as_is() -> None:
         def __call__(self, frame: Frame) -> TaskResult:
             raise ImageError("expected an RGB image, got a potato")
 
+        def close(self) -> None:
+            pass
+
     src = ScriptedSource(None, live=False)
     with pytest.raises(ImageError, match="potato"):
         Pipeline(src, BadTask(), [CollectSink()]).run()
@@ -183,7 +186,7 @@ def test_copy_frames_copies_once() -> None:
         ({"max_frames": 0}, "max_frames must be an integer >= 1"),
         ({"duration_s": -1}, "duration_s must be a number of seconds > 0"),
         ({"drop_oldest": "yes"}, "drop_oldest must be true, false or None"),
-        ({"stop_timeout_s": 0}, "stop_timeout_s must be > 0"),
+        ({"stop_timeout_s": 0}, "stop_timeout_s must be a number of seconds > 0"),
     ],
 )
 def test_bad_options(kwargs: dict[str, object], message: str) -> None:

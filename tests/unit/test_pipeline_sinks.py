@@ -13,8 +13,8 @@ import pytest
 
 from edge_sdk.errors import OptionsError, SinkError
 from edge_sdk.frame import Frame
-from edge_sdk.pipeline import Pipeline
-from edge_sdk.pipeline_tasks import TaskKind, TaskResult
+from edge_sdk.pipeline.engine import Pipeline
+from edge_sdk.pipeline.tasks import TaskKind, TaskResult
 from edge_sdk.results import Category, Classification, Detections, Face
 from edge_sdk.sinks import SinkContext, open_sink
 from edge_sdk.sinks.annotate import annotate

@@ -43,7 +43,7 @@ def test_from_details_reads_interpreter_dict():
 
 
 def test_top_k_on_raw_quantized_scores_matches_float_order():
-    from edge_sdk.runner import top_k
+    from edge_sdk.tasks.runner import top_k
 
     raw = np.array([3, 250, 7, 250, 0, 128], np.uint8)
     qp = QuantParams((1 / 256,), (0,))

@@ -1,4 +1,4 @@
-"""Change events with debounce (edge_sdk.service.events) and the options of the service."""
+"""Change events with debounce (edge_sdk.sinks.events) and the options of the service."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 
 from edge_sdk.errors import OptionsError
 from edge_sdk.frame import Frame
-from edge_sdk.pipeline_tasks import TaskKind, TaskResult
+from edge_sdk.pipeline.service_options import Broker, ServiceOptions
+from edge_sdk.pipeline.tasks import TaskKind, TaskResult
 from edge_sdk.results import Category, Classification, Detections, Face
-from edge_sdk.service.events import ChangeDetector, EventOptions
-from edge_sdk.service.options import Broker, ServiceOptions
+from edge_sdk.sinks.events import ChangeDetector, EventOptions
 from edge_sdk.sinks.mqtt import MqttSink
 
 IMG = np.zeros((8, 8, 3), np.uint8)
@@ -239,7 +239,7 @@ def test_discovery_configs_match_home_assistant_schema(task: str, names: set[str
     ],
 )
 def test_run_config_checks_the_service_keys(extra: dict[str, Any], error: str) -> None:
-    from edge_sdk.pipeline_config import RunConfig
+    from edge_sdk.pipeline.config import RunConfig
 
     with pytest.raises(OptionsError, match=error):
         RunConfig.from_dict({"task": "faces", "source": "usb:0", "sink": "jsonl:-", **extra})

@@ -15,10 +15,10 @@ import pytest
 from edge_sdk.errors import OptionsError
 from edge_sdk.frame import Frame
 from edge_sdk.pipeline import Pipeline
-from edge_sdk.pipeline_tasks import TaskResult
+from edge_sdk.pipeline.service_options import ServiceOptions
+from edge_sdk.pipeline.tasks import TaskResult
 from edge_sdk.service.monitor import ServiceMonitor, file_sha256
 from edge_sdk.service.notify import Notifier
-from edge_sdk.service.options import ServiceOptions
 from tests.notify_socket import NotifySocket
 from tests.pipeline_helpers import RecordingTask, ScriptedSource
 

@@ -7,7 +7,7 @@ import pytest
 
 from edge_sdk.errors import OptionsError
 from edge_sdk.results import Detections
-from edge_sdk.track import IouTracker, TrackerOptions
+from edge_sdk.tasks.track import IouTracker, TrackerOptions
 
 
 def dets(boxes, classes=None) -> Detections:

@@ -1,0 +1,146 @@
+"""Face embedder: any .tflite that maps an aligned face crop to a vector.
+
+edge_sdk ships no embedder: the well-known face embedding weights (insightface's ArcFace,
+MobileFaceNet, FaceNet ports) carry research-only or unclear licences. Users bring one.
+
+Input size, dtype and quantization come from the model, normalization from its metadata (or
+the ``normalization`` option); a float model without metadata gets raw 0..255 RGB, a uint8
+model its raw pixels (the quantization encodes the normalization). The output is
+dequantized and L2-normalised, so the dot product of two embeddings is their cosine.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ...errors import ModelNotFoundError, UnsupportedModelError
+from ...image import as_rgb
+from ...metadata import Normalization
+from ...model import Model
+from ...preprocess import ResizeMode
+from ..decoders import describe_outputs
+from ..runner import ImageRunner, Timing
+from .align import align_face
+
+EMBEDDER_ENV = "EDGE_SDK_FACE_EMBEDDER"
+"""Environment variable naming the default face embedder model file (the CLI reads it)."""
+
+NO_EMBEDDER_HELP = (
+    "edge_sdk ships no face embedder, because the published face-embedding weights are licensed "
+    "for research only: pass your own .tflite that maps an aligned RGB face (e.g. 112x112) to a "
+    f"vector with --embedder / embedder=, or set {EMBEDDER_ENV} (for example a MobileFaceNet or "
+    "ArcFace model converted to TFLite, whose licence you have checked)"
+)
+
+
+@dataclass(frozen=True)
+class EmbedderIdentity:
+    """What makes embeddings comparable: the model file's sha256 and the vector dimension."""
+
+    sha256: str
+    dim: int
+
+    def __str__(self) -> str:
+        return f"sha256:{self.sha256[:12]}… dim {self.dim}"
+
+
+class FaceEmbedder:
+    """Embed aligned face crops with a .tflite model.
+
+    Args:
+        model: a path, bytes, or a loaded :class:`Model`. None raises with the reason there is
+            no default and how to supply one.
+        normalization: input ``(pixel - mean) / std`` when the model's metadata lacks it.
+        accelerator, num_threads: passed to :class:`Model` when ``model`` is a path.
+
+    Raises:
+        ModelNotFoundError: ``model`` is None or the file does not exist.
+        ModelError: see :class:`Model`.
+        UnsupportedModelError: the input is not an NHWC image or the output not one ``[1, D]`` vector.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | bytes | Model | None,
+        *,
+        normalization: Normalization | None = None,
+        accelerator: Any = None,
+        num_threads: int | None = None,
+    ) -> None:
+        if model is None:
+            raise ModelNotFoundError(NO_EMBEDDER_HELP)
+        self.model = (
+            model
+            if isinstance(model, Model)
+            else Model(model, accelerator=accelerator, num_threads=num_threads)
+        )
+        outs = self.model.outputs
+        dims = [d for d in outs[0].shape if d != 1] if len(outs) == 1 else []
+        if len(outs) != 1 or len(dims) != 1 or dims[0] < 2:
+            raise UnsupportedModelError(
+                f"{self.model.source} is not a face embedder: expected one output of shape [1, D], "
+                f"found {describe_outputs(outs)}"
+            )
+        self.dim = int(dims[0])
+        self.runner = ImageRunner(self.model, resize=ResizeMode.STRETCH, normalization=normalization)
+        self.identity = EmbedderIdentity(self.model.sha256, self.dim)
+        self.last_timing = Timing()
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the aligned crop the model takes."""
+        return self.runner.input_size
+
+    @property
+    def source(self) -> str:
+        return self.model.source
+
+    def embed(self, face: npt.ArrayLike) -> np.ndarray:
+        """L2-normalised float32 ``(D,)`` embedding of an aligned RGB face crop.
+
+        The crop should already be ``input_size``; other sizes are stretched to it.
+
+        Raises:
+            ImageError: the crop is empty or of an unsupported type.
+        """
+        timing = Timing()
+        self.runner.run(face, timing)
+        t0 = time.perf_counter()
+        vec = self.model.output_float(0).reshape(-1).astype(np.float32)
+        norm = float(np.linalg.norm(vec))
+        if norm > 0:
+            vec /= norm
+        timing.postprocess_ms = (time.perf_counter() - t0) * 1e3
+        self.last_timing = timing
+        return vec
+
+    def embed_face(self, image: npt.ArrayLike, keypoints: npt.ArrayLike) -> np.ndarray:
+        """Align the face with ``keypoints`` (source pixels) out of ``image`` (RGB) and embed it."""
+        return self.embed(align_face(as_rgb(image), keypoints, self.input_size))
+
+
+def load_embedder(
+    model: str | Path | Model | FaceEmbedder | None = None,
+    *,
+    accelerator: Any = None,
+    num_threads: int | None = None,
+) -> FaceEmbedder:
+    """A :class:`FaceEmbedder` from a path/model, ``$EDGE_SDK_FACE_EMBEDDER``, or an error.
+
+    Raises:
+        ModelNotFoundError: none given and the variable is unset (the message says how to
+            supply one), or the file does not exist.
+    """
+    if isinstance(model, FaceEmbedder):
+        return model
+    if model is None:
+        env = os.environ.get(EMBEDDER_ENV)
+        model = Path(env) if env else None
+    return FaceEmbedder(model, accelerator=accelerator, num_threads=num_threads)
