@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from typing import Any
 
 from .common import probability
@@ -51,6 +52,12 @@ def register(sub: Any) -> None:
         help="add aarch64 wheels for offline install: from DIR, or downloaded with pip for "
         "Raspberry Pi OS bookworm (Python 3.11) when no DIR is given",
     )
+    c.add_argument(
+        "--target",
+        choices=["bookworm", "trixie"],
+        default="bookworm",
+        help="with --wheelhouse: Raspberry Pi OS bookworm (Python 3.11, default) or trixie (Python 3.13), aarch64",
+    )
     c.add_argument("--find-links", default=None, help="with --wheelhouse: a local wheel folder pip may use")
     c.add_argument("--json", action="store_true", help="print the manifest as JSON")
     c.set_defaults(func=_create)
@@ -90,6 +97,23 @@ def register(sub: Any) -> None:
     k.add_argument("--public", required=True, help="public key file to write")
     k.set_defaults(func=_keygen)
 
+    b = bsub.add_parser(
+        "boot-files",
+        help="cloud-init user-data for a freshly flashed card (offline first boot)",
+        description="Write what goes onto the boot partition of a card flashed with Raspberry Pi "
+        "Imager: cloud-init user-data, meta-data and network-config, and edge-sdk/app.tar with its "
+        "checksums. At first boot the card installs the bundle's wheelhouse into a venv with no "
+        "index, installs the bundle (self-test included) and enables edge-sdk.service.",
+    )
+    b.add_argument("bundle", help="a bundle made with --wheelhouse")
+    b.add_argument("--out", required=True, help="folder to write into (then copy it onto the boot partition)")
+    b.add_argument(
+        "--hostname", default=None, help="host name to set at first boot (default: keep the image's)"
+    )
+    b.add_argument("--user", default="edge", help="system user the service runs as (edge)")
+    b.add_argument("--prefix", default="/opt/edge-sdk", help="install prefix on the device (/opt/edge-sdk)")
+    b.set_defaults(func=_boot_files)
+
 
 def _out(args: argparse.Namespace, obj: Any, text: str) -> None:
     print(json.dumps(obj) if getattr(args, "json", False) else text)
@@ -99,24 +123,24 @@ def _create(args: argparse.Namespace) -> int:
     from ..fleet.bundle import CreateOptions, create_bundle
     from ..fleet.manifest import Tolerance
 
-    wheelhouse = args.wheelhouse
-    info = None
-    if wheelhouse is not None:
-        from ..fleet.wheelhouse import WheelhouseTarget, build_wheelhouse
+    with tempfile.TemporaryDirectory(prefix="edge-sdk-wheels-") as tmp:
+        wheelhouse, info = args.wheelhouse, None
+        if wheelhouse is not None:
+            from ..fleet.wheelhouse import WheelhouseTarget, build_wheelhouse
 
-        target = WheelhouseTarget()
-        wheelhouse, info = build_wheelhouse(args.output + ".wheels", target, args.wheelhouse, args.find_links)
-    m = create_bundle(
-        args.config,
-        args.output,
-        CreateOptions(
-            sample=args.sample,
-            private_key=args.sign,
-            wheelhouse=wheelhouse,
-            wheelhouse_info=info,
-            tolerance=Tolerance(args.score_tolerance, args.iou_tolerance),
-        ),
-    )
+            target = WheelhouseTarget.trixie() if args.target == "trixie" else WheelhouseTarget()
+            wheelhouse, info = build_wheelhouse(tmp, target, args.wheelhouse, args.find_links)
+        m = create_bundle(
+            args.config,
+            args.output,
+            CreateOptions(
+                sample=args.sample,
+                private_key=args.sign,
+                wheelhouse=wheelhouse,
+                wheelhouse_info=info,
+                tolerance=Tolerance(args.score_tolerance, args.iou_tolerance),
+            ),
+        )
     _out(
         args,
         json.loads(m.to_bytes()),
@@ -186,4 +210,13 @@ def _keygen(args: argparse.Namespace) -> int:
 
     generate_keypair(args.private, args.public)
     print(f"wrote {args.private} (keep it secret) and {args.public} (copy to PREFIX/trusted.pub on devices)")
+    return 0
+
+
+def _boot_files(args: argparse.Namespace) -> int:
+    from ..fleet.bootfiles import BootOptions, write_boot_files
+
+    opts = BootOptions(hostname=args.hostname, user=args.user, prefix=args.prefix)
+    for p in write_boot_files(args.bundle, args.out, opts):
+        print(p)
     return 0

@@ -12,7 +12,6 @@ network, so its tests use a local wheel folder.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -71,29 +70,26 @@ def build_wheelhouse(
     source: str | None = "download",
     find_links: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Fill the folder ``out`` (created) with wheels for ``target``; returns it and a record.
+    """Wheels for ``target``: returns their folder and a record for the manifest.
 
-    ``source``: a folder of ready wheels (copied as is), or ``"download"``: build edge_sdk's
-    own wheel from the checkout and ``pip download`` its dependencies for the target
-    platform (``find_links``: a local folder; with it pip is run with ``--no-index``).
+    ``source``: a folder of ready wheels (used as is), or ``"download"``: into ``out``
+    (created), build edge_sdk's own wheel from the checkout and ``pip download`` its
+    dependencies for the target platform (``find_links``: a local folder; with it pip is run with ``--no-index``).
 
     Raises:
         BundleError: pip failed (message: pip's last lines), or no wheel came out.
     """
-    dest = Path(out)
-    dest.mkdir(parents=True, exist_ok=True)
     if source not in (None, "download"):
-        src = Path(source)
-        wheels = sorted(src.glob("*.whl"))
-        if not wheels:
-            raise BundleError(f"wheelhouse {src}: expected .whl files, found none")
-        for w in wheels:
-            shutil.copy2(w, dest / w.name)
+        dest = Path(source)
+        if not any(dest.glob("*.whl")):
+            raise BundleError(f"wheelhouse {dest}: expected .whl files, found none")
     else:
+        dest = Path(out)
+        dest.mkdir(parents=True, exist_ok=True)
         root = project_root()
         if root is None:
             raise BundleError("building the edge_sdk wheel needs the source checkout (pyproject.toml)")
-        _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(dest), str(root))
+        _pip("wheel", "--no-deps", "-w", str(dest), str(root))
         own = sorted(dest.glob("edge_sdk-*.whl"))
         if not own:
             raise BundleError(f"pip wheel wrote no edge_sdk wheel into {dest}")
