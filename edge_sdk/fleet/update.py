@@ -230,7 +230,7 @@ class LiveUpdater:
         self._client: Any = None
         self._connected = threading.Event()
         self._work = Path(tempfile.mkdtemp(prefix="edge-sdk-update-"))
-        self._seen: dict[str, tuple[int, float]] = {}
+        self._seen: dict[str, tuple[tuple[int, int], bool]] = {}  # path -> ((size, mtime), handled)
 
     @property
     def status_topic(self) -> str:
@@ -356,17 +356,19 @@ class LiveUpdater:
                 log.warning("cannot list the update folder %s: %s", folder, exc)
                 continue
             for p in entries:
-                st = p.stat()
-                key = (st.st_size, st.st_mtime)
-                previous = self._seen.get(str(p))
-                self._seen[str(p)] = key
-                if previous == key:  # unchanged for one poll: complete, and new
-                    self._seen[str(p)] = (-1, -1.0)  # handled once
+                try:
+                    st = p.stat()
+                except OSError:
+                    continue
+                key = (st.st_size, st.st_mtime_ns)
+                seen = self._seen.get(str(p))
+                if seen is None or seen[0] != key:  # new or still being written: look again
+                    self._seen[str(p)] = (key, False)
+                elif not seen[1]:  # unchanged for one poll period, not handled yet
+                    self._seen[str(p)] = (key, True)
                     sidecar = p.with_name(p.name + ".sha256")
                     sha = sidecar.read_text().split()[0].lower() if sidecar.is_file() else None
                     self.submit(str(p), sha)
-                elif previous == (-1, -1.0):
-                    self._seen[str(p)] = previous
 
     def _worker(self) -> None:
         while True:

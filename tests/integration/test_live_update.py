@@ -263,3 +263,57 @@ def test_bad_update_is_rejected_and_old_model_runs_on(
     assert release_model_sha256(prefix.current_path()) == _sha(assets / MODEL_A)
     assert [p.name for p in prefix.releases.iterdir() if not p.name.startswith(".")] == [prefix.current_id()]
     assert not [p for p in prefix.releases.iterdir() if p.name.startswith(".staging")]
+
+
+def test_cli_run_bundle_takes_an_update_from_the_watched_folder(
+    bundles: dict[str, Path], broker: Broker, tmp_path: Path, assets: Path
+) -> None:
+    """``edge-sdk run --bundle`` on a live MJPEG stream: a bundle renamed into the inbox is
+    applied, announced on the status topic, and becomes the current release."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.mjpeg_server import MjpegServer, make_frames
+
+    prefix = Prefix(tmp_path / "prefix")
+    install(bundles["a"], prefix, run_self_test=False)
+    inbox, out = tmp_path / "inbox", tmp_path / "out.jsonl"
+    listener = StatusListener(broker.port)
+    root = Path(__file__).resolve().parents[2]
+    with MjpegServer(make_frames(10, (160, 120)), fps=30) as stream:
+        cmd = [sys.executable, "-m", "edge_sdk.cli.main", "run", "--bundle", str(prefix.root), "--source", stream.url,
+               "--sink", f"jsonl:{out}", "--update-dir", str(inbox), "--update-mqtt", f"mqtt://127.0.0.1:{broker.port}",
+               "--host-id", HOST]  # fmt: skip
+        proc = subprocess.Popen(
+            cmd,
+            env={**os.environ, "PYTHONPATH": str(root)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not (out.exists() and out.read_text().count("\n") >= 5) and time.monotonic() < deadline:
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.1)
+            inbox.mkdir(exist_ok=True)
+            part = inbox / "b.tar.part"
+            part.write_bytes(bundles["b"].read_bytes())
+            part.rename(inbox / "b.tar")  # appears complete, as the docs ask
+            status = listener.wait()
+            assert status["update"] == "applied", status
+            n = out.read_text().count("\n")
+            while out.read_text().count("\n") < n + 5 and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+            listener.close()
+    assert proc.returncode == 130, err
+    shas = [json.loads(line)["model_sha256"] for line in out.read_text().splitlines()]
+    old, new = _sha(assets / MODEL_A), _sha(assets / MODEL_B)
+    switch = shas.index(new)
+    assert shas[:switch] == [old] * switch and set(shas[switch:]) == {new}
+    assert prefix.current_id() == status["release"] and prefix.read_state()["starts"] == []
