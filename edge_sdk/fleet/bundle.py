@@ -226,6 +226,9 @@ def create_bundle(config: str | Path, output: str | Path, options: CreateOptions
                     info.mode = 0o644
                     with open(content, "rb") as f:
                         tar.addfile(info, f)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; a bundle is not a secret
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
