@@ -106,7 +106,8 @@ trap 'rm -rf "$work"' EXIT
 tar -xf "$BOOT/app.tar" -C "$work" --no-same-owner --no-same-permissions wheelhouse
 (cd "$work" && sha256sum -c --quiet "$BOOT/WHEELS.SHA256SUMS")
 mkdir -p "$PREFIX"
-python3 -m venv --system-site-packages "$PREFIX/venv"
+# without ensurepip (no python3-venv), fall back to the system's pip (python3-pip)
+python3 -m venv --system-site-packages "$PREFIX/venv" || python3 -m venv --without-pip --system-site-packages "$PREFIX/venv"
 "$PREFIX/venv/bin/python" -m pip install --no-index --find-links "$work/wheelhouse" "{spec}"
 "$PREFIX/venv/bin/edge-sdk" bundle install "$BOOT/app.tar" --prefix "$PREFIX"
 chown -R {options.user}: "$PREFIX"

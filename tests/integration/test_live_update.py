@@ -317,3 +317,30 @@ def test_cli_run_bundle_takes_an_update_from_the_watched_folder(
     switch = shas.index(new)
     assert shas[:switch] == [old] * switch and set(shas[switch:]) == {new}
     assert prefix.current_id() == status["release"] and prefix.read_state()["starts"] == []
+
+
+@pytest.mark.parametrize("which", ["same answer", "other model"])
+def test_bare_model_update_is_self_tested_against_the_running_release(
+    bundles: dict[str, Path], broker: Broker, tmp_path: Path, assets: Path, which: str
+) -> None:
+    """A bare .tflite replaces the release's model only if it gives the release's known answer:
+    model A with bytes appended (a new sha256, the same answer) is applied; model B (macaw at
+    0.81, not 0.99 ± 0.05) is rejected."""
+    model = tmp_path / "new.tflite"
+    if which == "same answer":
+        model.write_bytes((assets / MODEL_A).read_bytes() + b"\0retrained-build-42")
+    else:
+        model.write_bytes((assets / MODEL_B).read_bytes())
+    status, records, _prefix, _ = run_with_update(
+        bundles, broker, tmp_path, {"update": str(model), "sha256": _sha(model)}
+    )
+    frames, shas = _frames_and_shas(records)
+    assert frames == list(range(FRAMES))
+    old = _sha(assets / MODEL_A)
+    if which == "same answer":
+        assert status["update"] == "applied", status
+        switch = shas.index(_sha(model))
+        assert shas == [old] * switch + [_sha(model)] * (FRAMES - switch) and switch == status["first_frame"]
+    else:
+        assert status["update"] == "rejected" and "top-1 score" in status["reason"], status
+        assert set(shas) == {old}
