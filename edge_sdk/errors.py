@@ -119,3 +119,27 @@ class ServiceError(EdgeSdkError):
 
 class PipelineError(EdgeSdkError):
     """The live pipeline failed: a stage raised an unexpected error or did not stop in time."""
+
+
+class BundleError(EdgeSdkError):
+    """A deployment bundle cannot be created, read, verified or installed; nothing was changed."""
+
+
+class BundleIntegrityError(BundleError):
+    """A bundle file's size or sha256 differs from its manifest, or the archive is truncated."""
+
+
+class BundleSignatureError(BundleError):
+    """A bundle's Ed25519 signature is missing, malformed or does not match the public key."""
+
+
+class UnsafeBundleError(BundleError):
+    """A bundle member would escape the release folder (``..``, absolute path) or is a link/device."""
+
+
+class SelfTestError(BundleError):
+    """A model's result on the bundle's sample differs from the known answer in its manifest."""
+
+
+class UpdateError(EdgeSdkError):
+    """A live model update was rejected (download, hash, load or self-test); the old model runs on."""

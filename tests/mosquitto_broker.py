@@ -34,8 +34,11 @@ class Broker:
         port: int | None = None,
         users: dict[str, str] | None = None,
         tls: tuple[Path, Path, Path] | None = None,
+        extra_config: list[str] | None = None,
     ) -> None:
-        """``tls``: (CA certificate, server certificate, server key) for a TLS listener."""
+        """``tls``: (CA certificate, server certificate, server key) for a TLS listener.
+        ``extra_config``: more mosquitto.conf lines (e.g. ``acl_file PATH``)."""
+        self.extra_config = list(extra_config or [])
         self.binary = binary
         self.tls = tls
         self.port = port or free_port()
@@ -64,6 +67,7 @@ class Broker:
             lines += ["allow_anonymous false", f"password_file {pw}"]
         else:
             lines.append("allow_anonymous true")
+        lines += self.extra_config
         conf = self.workdir / f"mosquitto-{self.port}.conf"
         conf.write_text("\n".join(lines) + "\n")
         return conf

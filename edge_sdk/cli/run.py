@@ -80,6 +80,31 @@ def register(sub: Any) -> None:
     r.add_argument("--max-frames", "-n", type=positive_int, default=None, help="stop after N frames")
     r.add_argument("--duration", type=_seconds, default=None, help="stop after S seconds")
     r.add_argument("--queue-size", type=positive_int, default=None, help="frames queued before inference (2)")
+    f = p.add_argument_group("fleet (see docs/fleet.md)")
+    f.add_argument(
+        "--bundle",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PREFIX",
+        help="run the current installed release of PREFIX (default $EDGE_SDK_PREFIX or /opt/edge-sdk); "
+        "a crash loop there rolls back to the previous release first",
+    )
+    f.add_argument("--update-dir", default=None, help="take model/bundle updates dropped into this folder")
+    f.add_argument(
+        "--update-mqtt",
+        default=None,
+        metavar="URI",
+        help="take updates on edge-sdk/{host}/cmd at this broker (mqtt://host:port)",
+    )
+    f.add_argument("--public-key", default=None, help="Ed25519 PEM key updates must be signed with")
+    f.add_argument("--host-id", default=None, help="the {host} of the fleet topics (default: host name)")
+    f.add_argument(
+        "--crash-loop",
+        default="3,300",
+        metavar="N,SECONDS",
+        help="N unclean exits within SECONDS roll back at the next start (3,300)",
+    )
     p.set_defaults(func=run, _parser=p)
 
 
@@ -112,7 +137,13 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline.config import RunConfig
 
     values = {key: getattr(args, key) for key in _KEYS}
-    if args.config:
+    fleet = None
+    if args.bundle is not None:
+        from ..fleet.runner import FleetRun  # lazy: CLI start-up; only with --bundle
+
+        fleet = FleetRun.start(args)
+        config = RunConfig.from_dict({**fleet.config, **{k: v for k, v in values.items() if v is not None}})
+    elif args.config:
         config = RunConfig.from_file(args.config, values)
     else:
         missing = [f"--{k}" for k in ("task", "source", "sink") if not values[k]]
@@ -132,9 +163,24 @@ def run(args: argparse.Namespace) -> int:
     pipeline = config.build(extra_sinks=[monitor] if monitor is not None else [])
     if monitor is not None:
         monitor.attach(pipeline)
-    with _stop_on_signals(pipeline.stop) as received:
-        pipeline.start()
-        pipeline.wait()
+    updater = None
+    if fleet is not None:
+        updater = fleet.attach(pipeline)
+    elif args.update_dir or args.update_mqtt:
+        args._parser.error(
+            "--update-dir/--update-mqtt need --bundle (the release's known answer is the self-test)"
+        )
+    try:
+        with _stop_on_signals(pipeline.stop) as received:
+            pipeline.start()
+            if updater is not None:
+                updater.start()
+            pipeline.wait()
+    finally:
+        if updater is not None:
+            updater.stop()
+    if fleet is not None:
+        fleet.clean_exit()
     s = pipeline.stats
     print(
         f"edge-sdk: run: {s.processed} frame(s) processed in {s.elapsed_s:.2f} s ({s.fps:.1f} fps); "

@@ -46,6 +46,7 @@ import queue
 import threading
 import time
 from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -128,6 +129,9 @@ class Pipeline:
         self._error_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._closers: list[threading.Thread] = []
+        self._swap_lock = threading.Lock()
+        self._pending_swap: TaskSwap | None = None
+        self._infer_done = False
         self._t0: float | None = None
         self._t_end: float | None = None
         self._stop_requested_at: float | None = None
@@ -244,6 +248,44 @@ class Pipeline:
             self.stop()
             raise
         return self.stats
+
+    def swap_task(self, task: Any) -> TaskSwap:
+        """Replace the task between two frames (a live model update); returns at once.
+
+        The inference thread picks the new task up before its next frame: every frame runs
+        entirely on the old task or entirely on the new one, and none is skipped. The old task
+        is closed there. Wait on the returned :class:`TaskSwap` (``done``); ``applied`` is
+        False when the run ended first (the new task is closed then too).
+
+        Raises:
+            OptionsError: the new task is of another kind. PipelineError: a swap is pending.
+        """
+        swap = TaskSwap(adapt(task))
+        if swap.task.kind is not self.task.kind:
+            raise OptionsError(
+                f"a swapped-in task must be a {self.task.kind.value} task, got {swap.task.kind.value}"
+            )
+        with self._swap_lock:
+            if self._pending_swap is not None:
+                raise PipelineError("a task swap is already pending; wait for it first")
+            self._pending_swap = swap
+        if self._infer_done:  # the run is over: nobody will take it up
+            self._apply_swap(None)
+        return swap
+
+    def _apply_swap(self, frame: Frame | None) -> None:
+        with self._swap_lock:
+            swap, self._pending_swap = self._pending_swap, None
+        if swap is None:
+            return
+        if frame is None:  # the run ended: the new task is not used
+            close_task(swap.task)
+        else:
+            old, self.task = self.task, swap.task
+            swap.first_frame = frame.index
+            swap.applied = True
+            close_task(old)
+        swap.done.set()
 
     def __enter__(self) -> Pipeline:
         return self
@@ -365,6 +407,8 @@ class Pipeline:
                 if self._stop.is_set():
                     self.stats.discarded += 1
                     continue
+                if self._pending_swap is not None:
+                    self._apply_swap(item)
                 result = self.task(item)
                 self.stats.processed += 1
                 if not self._put(self._results, result):
@@ -374,6 +418,8 @@ class Pipeline:
         finally:
             self._put(self._results, _END)
             close_task(self.task)  # only this thread uses the task: it is done with it now
+            self._infer_done = True
+            self._apply_swap(None)
 
     def _sink_loop(self) -> None:
         try:
@@ -398,6 +444,17 @@ class Pipeline:
                 sink.write(result)
             except BaseException as exc:
                 raise _sink_error(sink, exc, "writing to") from exc
+
+
+@dataclass(eq=False)
+class TaskSwap:
+    """A pending :meth:`Pipeline.swap_task`: ``done`` is set once the inference thread took
+    it up; then ``applied`` says whether the new task runs, from frame ``first_frame`` on."""
+
+    task: TaskAdapter
+    done: threading.Event = field(default_factory=threading.Event)
+    applied: bool = False
+    first_frame: int | None = None
 
 
 _PASS_THROUGH = (EdgeSdkError, BrokenPipeError, KeyboardInterrupt, SystemExit)
