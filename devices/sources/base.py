@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from types import TracebackType
 
 from edge_sdk.frame import Frame
+from edge_sdk.redact import redact
 
 
 class SourceState(str, enum.Enum):
@@ -22,7 +23,9 @@ class SourceState(str, enum.Enum):
 class Source:
     """Base class: iterate for frames; use as a context manager to release the device.
 
-    Subclasses implement :meth:`frames` and :meth:`close`. ``uri`` names the source;
+    Subclasses implement :meth:`frames` and :meth:`close`. ``uri`` names the source with any
+    password masked (``rtsp://admin:***@cam``): it is what ``Frame.source``, logs and errors
+    show. ``raw_uri`` is the address as given, for the capture library only;
     ``skipped`` counts inputs that could not be decoded; ``live`` says whether frames may be
     dropped to keep up (cameras, streams) or never (files).
     """
@@ -30,7 +33,8 @@ class Source:
     live: bool = False
 
     def __init__(self, uri: str) -> None:
-        self.uri = uri
+        self.raw_uri = uri
+        self.uri = redact(uri)
         self.skipped = 0
         self.state = SourceState.CONNECTING
 

@@ -52,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     from .. import native_log
+    from ..redact import install_log_redaction, redact
+
+    install_log_redaction()
 
     native_log.enable(not args.debug)
     try:
@@ -66,13 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeSdkError as exc:
         if args.debug:
             raise
-        print(f"edge-sdk: error: {exc}", file=sys.stderr)
+        print(f"edge-sdk: error: {redact(str(exc))}", file=sys.stderr)
         return 1
     except Exception as exc:  # unexpected: still one line, unless --debug
         if args.debug:
             raise
         print(
-            f"edge-sdk: error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
+            f"edge-sdk: error: {type(exc).__name__}: {redact(str(exc))} (rerun with --debug for a traceback)",
             file=sys.stderr,
         )
         return 1

@@ -27,9 +27,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,12 +115,51 @@ class GalleryMatrix:
     embedder: EmbedderIdentity | None
 
 
+# errno values of link() on file systems without hard links (FAT, exFAT, some network shares)
+_NO_LINKS = frozenset(
+    e for e in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS)
+)
+
+
+def _copy_exclusive(src: Path, dst: Path) -> None:
+    """Copy ``src`` to a new file ``dst`` made with ``O_EXCL`` (never replaces one), fsynced.
+
+    If ``dst`` appears meanwhile, it is left alone (another process created the gallery). On a
+    failed write the partial ``dst`` is removed.
+    """
+    try:
+        fd = os.open(dst, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as fh:
+            shutil.copyfileobj(fh, out)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(dst)
+        raise
+
+
 def check_name(name: object) -> str:
+    """The name with surrounding spaces removed.
+
+    Raises:
+        OptionsError: not a string, empty, too long, or holding a control or format character
+            (Unicode categories Cc and Cf: newlines, escapes, bidirectional overrides such as
+            U+202E, zero-width joiners), which could disguise one name as another.
+    """
     if not isinstance(name, str):
         raise OptionsError(f"identity name must be a string, got {type(name).__name__}")
     clean = name.strip()
-    if not clean or len(clean) > MAX_NAME_LENGTH or any(ord(c) < 32 for c in clean):
-        raise OptionsError(f"identity name must be 1..{MAX_NAME_LENGTH} printable characters, got {name!r}")
+    bad = [c for c in clean if unicodedata.category(c) in ("Cc", "Cf")]
+    if not clean or len(clean) > MAX_NAME_LENGTH or bad:
+        found = f" (holds {', '.join(f'U+{ord(c):04X}' for c in bad[:3])})" if bad else ""
+        raise OptionsError(
+            f"identity name must be 1..{MAX_NAME_LENGTH} printable characters without control or "
+            f"format characters, got {name!r}{found}"
+        )
     return clean
 
 
@@ -193,8 +234,14 @@ class Gallery:
             finally:
                 os.close(fd)
             # Atomic, and fails rather than replace a file another process made meanwhile.
-            with contextlib.suppress(FileExistsError):
+            try:
                 os.link(tmp, self.path)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                if exc.errno not in _NO_LINKS:
+                    raise
+                _copy_exclusive(tmp, self.path)  # FAT/exFAT: no hard links
             dfd = os.open(parent, os.O_RDONLY)
             try:
                 os.fsync(dfd)
