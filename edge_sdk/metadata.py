@@ -326,6 +326,6 @@ def parse_metadata(
         output_labels=output_labels,
         task=extra.get("task"),
         resize=extra.get("resize"),
-        files=tuple(sorted(names)),
+        files=tuple(sorted(set(names))),
         extra=extra,
     )
