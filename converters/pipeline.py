@@ -23,10 +23,12 @@ sections of the typed :class:`~converters.report.ConversionReport`:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -193,11 +195,46 @@ def _spec_from(opts: ConvertOptions, shape: tuple[Any, ...], meta: Any | None) -
     )
 
 
+def private_copy(model: Path, workdir: Path) -> Path:
+    """Copy the input model (a file, or a SavedModel folder) into ``workdir``; return the copy.
+
+    Every converter reads the copy, never the user's file: onnx2tf's simplifier saves over its
+    input, even when the conversion then fails, and other tools may do the same.
+
+    Raises:
+        ConversionError: the model cannot be read or copied.
+    """
+    dest = workdir / "input" / (model.name or "model")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if model.is_dir():
+            shutil.copytree(model, dest, symlinks=False)
+        else:
+            shutil.copyfile(model, dest)
+    except FileNotFoundError:
+        raise ConversionError(f"model {model} does not exist") from None
+    except (OSError, shutil.Error) as exc:
+        raise ConversionError(f"cannot read model {model}: {exc}") from exc
+    return dest
+
+
 def _load_source(opts: ConvertOptions, workdir: Path) -> _Source:
-    fmt = detect_format(opts.model)
+    fmt = detect_format(opts.model)  # reads only; refuses a folder that is not a SavedModel
+    copy = private_copy(Path(opts.model), workdir)
+    try:
+        return _load_copy(opts, fmt, copy, workdir)
+    except ConversionError as exc:
+        text = str(exc)
+        if str(copy) in text:  # name the user's file, not the private copy
+            with contextlib.suppress(Exception):
+                exc.args = (text.replace(str(copy), str(opts.model)), *exc.args[1:])
+        raise
+
+
+def _load_copy(opts: ConvertOptions, fmt: ModelFormat, copy: Path, workdir: Path) -> _Source:
     if fmt is ModelFormat.TFLITE:
-        data = Path(opts.model).read_bytes()
-        model = Model(opts.model)
+        data = copy.read_bytes()
+        model = Model(copy)
         spec_t = model.input
         if len(model.inputs) != 1 or len(spec_t.shape) != 4 or spec_t.shape[3] not in (1, 3):
             raise ConversionError(
@@ -223,7 +260,7 @@ def _load_source(opts: ConvertOptions, workdir: Path) -> _Source:
         quiet_stdout,
     )
 
-    path: Path = Path(opts.model)
+    path: Path = copy
     load_fmt = fmt
     if fmt is ModelFormat.ONNX:
         path = onnx_to_saved_model(path, workdir, opts.size)

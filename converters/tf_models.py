@@ -14,6 +14,7 @@ import contextlib
 import io
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,7 +147,9 @@ def onnx_input_shape(path: str | Path) -> tuple[str, list[int | None]]:
 def onnx_to_saved_model(path: str | Path, workdir: Path, size: tuple[int, int] | None = None) -> Path:
     """Convert an ONNX model to a SavedModel with onnx2tf (NCHW -> NHWC); returns the directory.
 
-    ``size`` ``(width, height)`` fixes a dynamic input size (the batch is always 1).
+    ``size`` ``(width, height)`` fixes a dynamic input size (the batch is always 1). onnx2tf's
+    simplifier saves over the file it is given, so a file outside ``workdir`` is first copied
+    into it: the caller's file is never written.
 
     Raises:
         MissingDependencyError: onnx2tf (or its dependencies) is not installed.
@@ -161,6 +164,12 @@ def onnx_to_saved_model(path: str | Path, workdir: Path, size: tuple[int, int] |
             getattr(exc, "name", None) or "onnx2tf", "convert", "Converting ONNX models"
         ) from exc
     out = workdir / "onnx2tf"
+    path = Path(path)
+    if not path.resolve().is_relative_to(workdir.resolve()):
+        private = workdir / "onnx_input" / path.name
+        private.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, private)
+        path = private
     name, shape = onnx_input_shape(path)
     kwargs: dict[str, Any] = {}
     if len(shape) == 4 and (None in shape[2:] or size is not None):

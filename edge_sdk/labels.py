@@ -8,8 +8,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LabelsError
+from .safe_io import LABELS_MAX_BYTES, read_regular_file
 
-_PAIR = re.compile(r"^\s*(\d+)[\s:,]+(.*\S)\s*$")
+# "<id><separators><label>" on a stripped line. Only the id and the separator run are matched
+# by the regex (linear); the label is the rest of the line, so no backtracking over it.
+_ID_SEP = re.compile(r"(\d{1,9})([\s:,]+)")
+
+
+def _split_pair(line: str) -> tuple[int, str] | None:
+    """``(id, label)`` for an ``<int> <label>`` line, else None. Linear in ``len(line)``."""
+    s = line.strip()
+    m = _ID_SEP.match(s)
+    if m is None:
+        return None
+    label = s[m.end() :]
+    if not label:  # "1 ::": the last separator that is not a space is the label
+        sep = m.group(2)
+        if len(sep) < 2 or sep[-1].isspace():
+            return None
+        label = sep[-1]
+    return int(m.group(1)), label
 
 
 @dataclass(frozen=True)
@@ -47,15 +65,15 @@ class LabelMap:
         if not lines:
             raise LabelsError(f"label file {source or '<text>'} is empty; expected one label per line")
         content = [ln for ln in lines if ln.strip()]
-        matches = [_PAIR.match(ln) for ln in content]
+        matches = [_split_pair(ln) for ln in content]
         labels: dict[int, str] = {}
         if all(matches):
             for m in matches:
                 assert m is not None
-                idx = int(m.group(1))
+                idx, label = m
                 if idx in labels:
                     raise LabelsError(f"label file {source or '<text>'} repeats id {idx}")
-                labels[idx] = m.group(2)
+                labels[idx] = label
         else:
             labels = {i: ln.strip() for i, ln in enumerate(lines)}
         return cls(labels, source)
@@ -65,13 +83,12 @@ class LabelMap:
         """Read a label file.
 
         Raises:
-            LabelsError: the file is missing, unreadable, not UTF-8 text, or empty.
+            LabelsError: the file is missing, unreadable, not a regular file (a FIFO or device
+                such as /dev/zero), larger than ``safe_io.LABELS_MAX_BYTES``, not UTF-8 text,
+                or empty.
         """
         p = Path(path)
-        try:
-            raw = p.read_bytes()
-        except OSError as exc:
-            raise LabelsError(f"cannot read label file {p}: {exc.strerror or exc}") from exc
+        raw = read_regular_file(p, "label file", LABELS_MAX_BYTES, LabelsError)
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:

@@ -177,6 +177,65 @@ def _label_files(tensor: _Table) -> list[str]:
     return names
 
 
+MAX_MEMBER_BYTES = 16 * 1024 * 1024
+"""Largest associated file read from a model's zip tail (declared and actual size): 16 MiB."""
+
+MAX_MEMBERS = 10_000
+"""Most entries a model's zip tail may list."""
+
+
+def _read_archive(model_bytes: bytes, wanted: set[str], source: str) -> tuple[list[str], dict[str, bytes]]:
+    """The names in the model's zip tail, and the contents of those in ``wanted`` that it packs.
+
+    Only the wanted members are read, each only after its declared size is checked against
+    :data:`MAX_MEMBER_BYTES`, and through a stream cut off one byte past the cap, so a member
+    that lies about its size (a zip bomb) cannot use more memory than the cap.
+
+    Raises:
+        MetadataError: the zip tail is damaged, lists too many entries, or a wanted member is
+            too large, encrypted, uses an unsupported compression, or fails its CRC check.
+    """
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(model_bytes))
+    except zipfile.BadZipFile:
+        return [], {}  # no zip tail: the model packs no files
+    except Exception as exc:  # a damaged central directory: OSError, ValueError, EOFError ...
+        raise MetadataError(f"{source}: the packed metadata files cannot be read ({exc})") from exc
+    archive: dict[str, bytes] = {}
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise MetadataError(
+                f"{source}: the packed files list {len(infos)} entries; expected at most {MAX_MEMBERS}"
+            )
+        names = [i.filename for i in infos]
+        for info in infos:
+            if info.filename not in wanted or info.filename in archive:
+                continue
+            if info.file_size > MAX_MEMBER_BYTES:
+                raise MetadataError(
+                    f"{source}: packed file {info.filename!r} declares {info.file_size} bytes; "
+                    f"expected at most {MAX_MEMBER_BYTES}"
+                )
+            try:
+                with zf.open(info) as fh:
+                    data = fh.read(MAX_MEMBER_BYTES + 1)
+            except (
+                Exception
+            ) as exc:  # BadZipFile (CRC), NotImplementedError, RuntimeError (encrypted), zlib.error
+                raise MetadataError(
+                    f"{source}: packed file {info.filename!r} cannot be read "
+                    f"({type(exc).__name__}: {exc}); expected a stored or deflated, unencrypted member"
+                ) from exc
+            if len(data) > MAX_MEMBER_BYTES:
+                raise MetadataError(
+                    f"{source}: packed file {info.filename!r} holds more than {MAX_MEMBER_BYTES} bytes "
+                    f"(it declared {info.file_size})"
+                )
+            archive[info.filename] = data
+    return names, archive
+
+
 def parse_metadata(
     model_bytes: bytes, metadata_buffers: dict[str, bytes], source: str = "model"
 ) -> ModelMetadata:
@@ -190,15 +249,6 @@ def parse_metadata(
         MetadataError: metadata is present but cannot be parsed, or names a file that is not
             packed in the model.
     """
-    archive: dict[str, bytes] = {}
-    try:
-        with zipfile.ZipFile(io.BytesIO(model_bytes)) as zf:
-            archive = {n: zf.read(n) for n in zf.namelist()}
-    except zipfile.BadZipFile:
-        archive = {}
-    except (OSError, ValueError, EOFError) as exc:
-        raise MetadataError(f"{source}: the packed metadata files cannot be read ({exc})") from exc
-
     normalization: Normalization | None = None
     color = ColorSpace.UNKNOWN
     output_label_files: dict[int, str] = {}
@@ -233,12 +283,17 @@ def parse_metadata(
         except Exception as exc:  # the flatbuffers reader raises IndexError/struct.error on garbage
             raise MetadataError(f"{source}: TFLITE_METADATA is present but malformed ({exc})") from exc
 
+    names, archive = _read_archive(model_bytes, {EDGE_SDK_FILE, *output_label_files.values()}, source)
     extra: dict[str, Any] = {}
     if EDGE_SDK_FILE in archive:
         try:
             extra = json.loads(archive[EDGE_SDK_FILE].decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise MetadataError(f"{source}: {EDGE_SDK_FILE} is not valid JSON ({exc})") from exc
+        except RecursionError:
+            raise MetadataError(
+                f"{source}: {EDGE_SDK_FILE} nests JSON too deeply; expected a flat object"
+            ) from None
         if not isinstance(extra, dict):
             raise MetadataError(
                 f"{source}: {EDGE_SDK_FILE} must hold a JSON object, found {type(extra).__name__}"
@@ -276,6 +331,6 @@ def parse_metadata(
         output_labels=output_labels,
         task=extra.get("task"),
         resize=extra.get("resize"),
-        files=tuple(sorted(archive)),
+        files=tuple(sorted(set(names))),
         extra=extra,
     )

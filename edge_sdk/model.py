@@ -33,6 +33,7 @@ from .metadata import ModelMetadata, parse_metadata
 from .modelfile import EDGETPU_CUSTOM_OP, ModelFile, read_model_file
 from .native_log import filtered_stderr
 from .quant import QuantParams, dequantize
+from .safe_io import not_regular
 
 T = TypeVar("T")
 
@@ -150,12 +151,15 @@ class Model(Closeable):
         path = Path(source)
         self.path = path
         self.source = str(path)
-        if not path.exists():
+        problem = not_regular(path)
+        if problem == "does not exist":
             raise ModelNotFoundError(f"model file {path} does not exist")
-        if path.is_dir():
+        if problem == "is a directory":
             raise NotATfliteModelError(
                 f"{path} is a directory, expected a .tflite file (convert a SavedModel with: edge-sdk convert)"
             )
+        if problem:
+            raise NotATfliteModelError(f"model file {path} {problem}; expected a regular .tflite file")
         try:
             with path.open("rb") as fh:
                 if path.stat().st_size == 0:

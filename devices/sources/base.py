@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any
 
 from edge_sdk.frame import Frame
+from edge_sdk.redact import redact
 
 
 class SourceState(str, enum.Enum):
@@ -23,7 +24,9 @@ class SourceState(str, enum.Enum):
 class Source:
     """Base class: iterate for frames; use as a context manager to release the device.
 
-    Subclasses implement :meth:`frames` and :meth:`close`. ``uri`` names the source;
+    Subclasses implement :meth:`frames` and :meth:`close`. ``uri`` names the source with any
+    password masked (``rtsp://admin:***@cam``): it is what ``Frame.source``, logs and errors
+    show. ``raw_uri`` is the address as given, for the capture library only;
     ``skipped`` counts inputs that could not be decoded; ``live`` says whether frames may be
     dropped to keep up (cameras, streams) or never (files). ``fps``, ``info`` and ``dropped``
     are declared here and read by the pipeline; subclasses set what they know.
@@ -39,7 +42,8 @@ class Source:
     dropped: int = 0
 
     def __init__(self, uri: str) -> None:
-        self.uri = uri
+        self.raw_uri = uri
+        self.uri = redact(uri)
         self.skipped = 0
         self.state = SourceState.CONNECTING
 

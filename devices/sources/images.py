@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import glob
 import logging
 import os
@@ -18,6 +20,60 @@ from .options import check_options, parse_fps, parse_size
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"})
+
+
+def _match_parts(parts: list[str], pats: list[str]) -> bool:
+    """Whether path components ``parts`` match glob components ``pats`` (``**``: any depth).
+
+    Dynamic programming over (part, pattern) positions, so it is polynomial however many
+    ``**`` there are. Hidden names match only patterns that start with a dot, as in ``glob``.
+    """
+
+    @functools.cache
+    def go(i: int, j: int) -> bool:
+        if j == len(pats):
+            return i == len(parts)
+        if pats[j] == "**":
+            if go(i, j + 1):
+                return True
+            return i < len(parts) and not parts[i].startswith(".") and go(i + 1, j)
+        if i == len(parts):
+            return False
+        name, pat = parts[i], pats[j]
+        if name.startswith(".") and not pat.startswith("."):
+            return False
+        return fnmatch.fnmatchcase(name, pat) and go(i + 1, j + 1)
+
+    return go(0, 0)
+
+
+def recursive_glob(pattern: str) -> list[str]:
+    """``glob.glob(pattern, recursive=True)`` that never follows a symbolic link to a folder.
+
+    ``glob`` descends into linked folders, so a link to a parent folder makes ``**`` loop until
+    the path is too long, and two such links make it run for hours. This walks the tree with
+    ``os.walk(followlinks=False)`` instead; files reached through links to files still match.
+    """
+    if "**" not in pattern:
+        return glob.glob(pattern)
+    parts = pattern.split("/")
+    i = 0
+    while i < len(parts) and not glob.has_magic(parts[i]):
+        i += 1
+    prefix = "/".join(parts[:i])
+    if i and not prefix:
+        prefix = "/"
+    pats = [q for q in parts[i:] if q]
+    out: list[str] = []
+    root = prefix or "."
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        rel_folder = os.path.relpath(folder, root)
+        base = [] if rel_folder == "." else rel_folder.split(os.sep)
+        for name in files + [d for d in dirs if not os.path.islink(os.path.join(folder, d))]:
+            rel = [*base, name]
+            if _match_parts(rel, pats):
+                out.append(os.path.join(prefix, *rel) if prefix else os.path.join(*rel))
+    return out
 
 
 def expand_images(uri: str) -> tuple[list[Path], bool]:
@@ -37,7 +93,7 @@ def expand_images(uri: str) -> tuple[list[Path], bool]:
             )
         return paths, False
     if glob.has_magic(uri):
-        paths = sorted(Path(q) for q in glob.glob(uri, recursive=True) if os.path.isfile(q))
+        paths = sorted(Path(q) for q in recursive_glob(uri) if os.path.isfile(q))
         if not paths:
             raise SourceError(f"glob {uri!r} matches no files")
         return paths, False

@@ -34,6 +34,7 @@ from typing import Any
 
 from edge_sdk.errors import OptionsError, SourceError
 from edge_sdk.frame import Frame
+from edge_sdk.redact import redact
 
 from .base import Source, SourceState
 from .capture_thread import Capture, CaptureThread, describe_error
@@ -92,7 +93,7 @@ class LiveSource(Source):
             reason = reader.error or "unknown error"
             self._stop_reader(reader)
             self.state = SourceState.FAILED
-            raise SourceError(f"cannot open {self.describe()} {uri}: {reason}")
+            raise SourceError(f"cannot open {self.describe()} {self.uri}: {redact(reason)}")
         self._reader = reader
         self.info = reader.info
         self._set_state(SourceState.CONNECTED)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from edge_sdk.errors import OptionsError
+from edge_sdk.redact import redact
 
 
 def check_options(uri: str, options: dict[str, Any], allowed: set[str]) -> None:
@@ -16,7 +17,7 @@ def check_options(uri: str, options: dict[str, Any], allowed: set[str]) -> None:
     unknown = set(options) - allowed
     if unknown:
         raise OptionsError(
-            f"source {uri}: unknown options {sorted(unknown)}; expected some of {sorted(allowed)}"
+            f"source {redact(uri)}: unknown options {sorted(unknown)}; expected some of {sorted(allowed)}"
         )
 
 
@@ -31,9 +32,9 @@ def parse_size(uri: str, size: Any) -> tuple[int, int] | None:
     try:
         w, h = (int(v) for v in size)
     except (TypeError, ValueError):
-        raise OptionsError(f"source {uri}: size must be (width, height), got {size!r}") from None
+        raise OptionsError(f"source {redact(uri)}: size must be (width, height), got {size!r}") from None
     if w < 2 or h < 2:
-        raise OptionsError(f"source {uri}: size must be at least (2, 2) pixels, got {(w, h)}")
+        raise OptionsError(f"source {redact(uri)}: size must be at least (2, 2) pixels, got {(w, h)}")
     return w, h
 
 
@@ -48,7 +49,7 @@ def parse_fps(uri: str, fps: Any) -> float | None:
     try:
         value = float(fps)
     except (TypeError, ValueError):
-        raise OptionsError(f"source {uri}: fps must be a number > 0, got {fps!r}") from None
+        raise OptionsError(f"source {redact(uri)}: fps must be a number > 0, got {fps!r}") from None
     if not value > 0:
-        raise OptionsError(f"source {uri}: fps must be > 0, got {value}")
+        raise OptionsError(f"source {redact(uri)}: fps must be > 0, got {value}")
     return value

@@ -83,4 +83,4 @@ class StreamSource(LiveSource):
         return "stream"
 
     def _open(self) -> Capture:
-        return _FfmpegCapture(self.uri, self.policy, self.size)
+        return _FfmpegCapture(self.raw_uri, self.policy, self.size)

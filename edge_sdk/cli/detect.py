@@ -64,6 +64,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--annotate", metavar="DIR", help="also write each frame with its detections drawn into DIR"
     )
+    p.add_argument(
+        "--overwrite", action="store_true", help="with --annotate: replace existing files (never an input)"
+    )
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="image, folder, glob, video or camera URI")
     p.set_defaults(func=run)
 
@@ -86,11 +89,13 @@ def annotation_path(directory: Path, source: str, frame: int, taken: set[Path]) 
 def run(args: argparse.Namespace) -> int:
     # lazy: CLI start-up imports only the subcommand that runs
     import cv2
+    import numpy as np
 
     # lazy: CLI start-up imports only the subcommand that runs
     from ..draw import draw_detections
-    from ..errors import EdgeSdkError
+    from ..errors import EdgeSdkError, OptionsError
     from ..preprocess import ResizeMode
+    from ..safe_io import OutputGuard, atomic_write
     from ..tasks.base import BaseOptions, TaskKind
     from ..tasks.decoders import DetectorHead
     from ..tasks.detect import Detector, DetectorOptions
@@ -121,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
                 f"cannot create --annotate directory {out_dir}: {exc.strerror or exc}"
             ) from exc
     taken: set[Path] = set()
+    guard = OutputGuard(_input_files(args), overwrite=args.overwrite, error=OptionsError)
     for frame in iter_frames(args.sources):
         result = det.detect(frame.image)
         emit(
@@ -133,7 +139,40 @@ def run(args: argparse.Namespace) -> int:
         )
         if out_dir is not None:
             path = annotation_path(out_dir, frame.source, frame.index, taken)
-            drawn = draw_detections(frame.image, result)
-            if not cv2.imwrite(str(path), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
-                raise EdgeSdkError(f"cannot write annotated image {path}")
+            guard.check(path, "--annotate output")
+            bgr = cv2.cvtColor(draw_detections(frame.image, result), cv2.COLOR_RGB2BGR)
+
+            def write(tmp: Path, bgr: np.ndarray = bgr, path: Path = path) -> None:
+                if not cv2.imwrite(str(tmp), bgr):
+                    raise EdgeSdkError(f"cannot write annotated image {path}")
+
+            try:
+                atomic_write(path, write, overwrite=args.overwrite)
+            except FileExistsError:
+                raise OptionsError(
+                    f"--annotate output {path} exists; pass --overwrite to replace it"
+                ) from None
+            except OSError as exc:
+                raise EdgeSdkError(f"cannot write annotated image {path}: {exc.strerror or exc}") from exc
     return 0
+
+
+def _input_files(args: argparse.Namespace) -> list[Path]:
+    """Every local file this run reads: the sources (folders and globs expanded), model, labels."""
+    from devices.sources.images import expand_images  # lazy: CLI start-up
+
+    from ..errors import SourceError  # lazy: CLI start-up
+
+    files: list[Path] = []
+    for uri in args.sources:
+        if "://" in uri:
+            continue
+        try:
+            files.extend(expand_images(uri)[0])
+        except SourceError:
+            if Path(uri).exists():
+                files.append(Path(uri))
+    for extra in (getattr(args, "model", None), getattr(args, "labels", None)):
+        if isinstance(extra, str) and extra:
+            files.append(Path(extra))
+    return files

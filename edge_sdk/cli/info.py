@@ -38,15 +38,19 @@ def describe(path: str) -> dict[str, Any]:
 
     # lazy: CLI start-up imports only the subcommand that runs
     from ..backend import get_backend
-    from ..errors import ModelNotFoundError, UnresolvedOpsError
+    from ..errors import ModelNotFoundError, NotATfliteModelError, UnresolvedOpsError
     from ..metadata import parse_metadata
     from ..model import Model, TensorSpec
     from ..modelfile import read_model_file
+    from ..safe_io import not_regular  # lazy: CLI start-up
     from ..tasks.registry import infer_task
 
     p = Path(path)
-    if not p.is_file():
+    problem = not_regular(p)
+    if problem == "does not exist":
         raise ModelNotFoundError(f"model file {p} does not exist")
+    if problem:
+        raise NotATfliteModelError(f"model file {p} {problem}; expected a regular .tflite file")
     data = p.read_bytes()
     mf = read_model_file(data, str(p))
     meta = parse_metadata(data, mf.metadata, str(p))

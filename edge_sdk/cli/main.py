@@ -66,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # lazy: CLI start-up imports only the subcommand that runs
     from .. import native_log
+    from ..redact import install_log_redaction, redact
+
+    install_log_redaction()
 
     native_log.enable(not args.debug)
     try:
@@ -80,13 +83,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeSdkError as exc:
         if args.debug:
             raise
-        print(f"edge-sdk: error: {exc}", file=sys.stderr)
+        print(f"edge-sdk: error: {redact(str(exc))}", file=sys.stderr)
         return 1
     except Exception as exc:  # unexpected: still one line, unless --debug
         if args.debug:
             raise
         print(
-            f"edge-sdk: error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
+            f"edge-sdk: error: {type(exc).__name__}: {redact(str(exc))} (rerun with --debug for a traceback)",
             file=sys.stderr,
         )
         return 1

@@ -9,6 +9,7 @@ frames are discarded, computed results are written and the sinks closed. Exit st
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import threading
@@ -77,6 +78,9 @@ def register(sub: Any) -> None:
     g.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: every core)")
     g.add_argument("--strict", action="store_true", default=None, help="no CPU fallback for Edge TPU models")
     r = p.add_argument_group("run options")
+    r.add_argument(
+        "--overwrite", action="store_true", help="video sinks may replace an existing file (never the source)"
+    )
     r.add_argument("--max-frames", "-n", type=positive_int, default=None, help="stop after N frames")
     r.add_argument("--duration", type=_seconds, default=None, help="stop after S seconds")
     r.add_argument("--queue-size", type=positive_int, default=None, help="frames queued before inference (2)")
@@ -132,6 +136,19 @@ def _stop_on_signals(stop: Any) -> Iterator[list[int]]:
             signal.signal(s, h)
 
 
+def _with_overwrite(sinks: Any) -> list[Any]:
+    """The sink specs with ``overwrite: true`` added to every video sink."""
+    specs = [sinks] if isinstance(sinks, (str, dict)) else list(sinks)
+    out: list[Any] = []
+    for spec in specs:
+        if isinstance(spec, str) and spec.lower().startswith("video:"):
+            spec = {"uri": spec, "overwrite": True}
+        elif isinstance(spec, dict) and str(spec.get("uri", "")).lower().startswith("video:"):
+            spec = {**spec, "overwrite": True}
+        out.append(spec)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     # lazy: CLI start-up imports only the subcommand that runs
     from ..pipeline.config import RunConfig
@@ -150,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             args._parser.error(f"give --config FILE, or {', '.join(missing)}")
         config = RunConfig.from_dict({k: v for k, v in values.items() if v is not None})
+    if args.overwrite:
+        config = dataclasses.replace(config, sink=tuple(_with_overwrite(config.sink)))
     from ..service.notify import Notifier  # lazy: CLI start-up; only under systemd
 
     service = config.service_options()

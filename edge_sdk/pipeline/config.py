@@ -31,6 +31,7 @@ from devices.pairing import resolve_model
 
 from ..errors import OptionsError
 from ..preprocess import ResizeMode
+from ..safe_io import CONFIG_MAX_BYTES, read_regular_file
 from ..sinks import Sink, open_sink
 from ..tasks.base import BaseOptions
 from ..tasks.classify import ClassifierOptions
@@ -171,12 +172,17 @@ class RunConfig:
             OptionsError: unreadable file, invalid JSON, or a bad config.
         """
         p = Path(path)
+        raw = read_regular_file(p, "config", CONFIG_MAX_BYTES, OptionsError)
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise OptionsError(f"cannot read config {p}: {exc.strerror or exc}") from exc
+            data = json.loads(raw.decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            raise OptionsError(
+                f"config {p} is not UTF-8 text (byte {exc.start}); expected a JSON object"
+            ) from None
         except json.JSONDecodeError as exc:
             raise OptionsError(f"config {p} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+        except RecursionError:
+            raise OptionsError(f"config {p} nests JSON too deeply; expected a flat JSON object") from None
         if not isinstance(data, dict):
             raise OptionsError(f"config {p} must hold one JSON object, found {type(data).__name__}")
         data.update({k: v for k, v in (overrides or {}).items() if v is not None})

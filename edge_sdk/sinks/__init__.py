@@ -20,9 +20,11 @@ Each backend module is imported only when its URI is used.
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from ..errors import OptionsError
+from ..redact import redact
 from .base import Sink, SinkContext
 
 # scheme -> "module:Class"; the scheme is the URI's text before the first ":".
@@ -56,16 +58,42 @@ def open_sink(uri: str, **options: Any) -> Sink:
     if not isinstance(uri, str) or ":" not in uri:
         raise OptionsError(
             f"a sink must be a URI like jsonl:-, jsonl:PATH, mqtt://host/topic, video:PATH.mp4 "
-            f"or preview:PORT, got {uri!r}"
+            f"or preview:PORT, got {redact(uri) if isinstance(uri, str) else uri!r}"
         )
     scheme = uri.split(":", 1)[0].lower()
     target = _REGISTRY.get(scheme)
     if target is None:
-        raise OptionsError(f"unknown sink {uri!r}: expected one of the schemes {', '.join(schemes())}")
+        raise OptionsError(
+            f"unknown sink {redact(uri)!r}: expected one of the schemes {', '.join(schemes())}"
+        )
     module_name, cls_name = target.split(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
+    _check_option_names(cls, redact(uri), options)
     sink: Sink = cls(uri, **options)
     return sink
+
+
+def _check_option_names(cls: type, shown_uri: str, options: dict[str, Any]) -> None:
+    """Reject keyword options the sink's constructor does not take (instead of a raw TypeError).
+
+    Raises:
+        OptionsError: naming the unknown options and the accepted ones.
+    """
+    params = inspect.signature(cls).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return  # the sink checks its own options
+    accepted = sorted(
+        p.name
+        for p in params
+        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        and p.name != "uri"
+    )
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise OptionsError(
+            f"sink {shown_uri}: unknown option(s) {', '.join(unknown)}; "
+            f"expected some of {', '.join(accepted) or '(none)'}"
+        )
 
 
 __all__ = ["Sink", "SinkContext", "open_sink", "register", "schemes"]

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import OptionsError, SinkError, missing_dependency
+from ..redact import redact
 from .base import Sink, SinkContext
 from .events import ChangeDetector, EventOptions
 
@@ -111,14 +112,19 @@ class MqttSink(Sink):
     """
 
     def __init__(self, uri: str, **options: Any) -> None:
-        parts = urlsplit(uri)
-        if parts.password is not None:  # never show the password in messages
-            uri = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+        raw_uri, uri = uri, redact(uri)  # never show the password in messages
         self.uri = uri
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        try:
+            parts = urlsplit(raw_uri)
+            hostname = parts.hostname
+        except ValueError as exc:  # e.g. "Invalid IPv6 URL" for mqtt://[::1/topic
+            raise OptionsError(
+                f"malformed MQTT address {uri!r}: {exc}; expected mqtt://[::1]:1883/topic"
+            ) from None
+        if parts.scheme not in ("mqtt", "mqtts") or not hostname:
             raise OptionsError(f"expected mqtt://[user:pass@]host[:port]/topic or mqtts://..., got {uri!r}")
         self.tls = parts.scheme == "mqtts"
-        self.host = parts.hostname
+        self.host: str = hostname
         try:
             port = parts.port
         except ValueError:
@@ -129,7 +135,18 @@ class MqttSink(Sink):
         self.topic_template = parts.path.lstrip("/")
         if not self.topic_template:
             raise OptionsError(f"mqtt sink {self.uri} needs a topic: mqtt://host/topic/{{source}}")
-        fields = {f for _, f, _, _ in string.Formatter().parse(self.topic_template) if f is not None}
+        try:
+            parsed = list(string.Formatter().parse(self.topic_template))
+        except ValueError as exc:  # an unmatched brace
+            raise OptionsError(f"malformed topic template {self.topic_template!r}: {exc}") from None
+        for _, name, spec, conversion in parsed:
+            if name is not None and (spec or conversion):
+                raise OptionsError(
+                    f"topic field {{{name}}} in {self.topic_template!r} has a format spec or conversion "
+                    f"({'!' + conversion if conversion else ''}{':' + spec if spec else ''}); "
+                    "expected plain fields such as {source}"
+                )
+        fields = {f for _, f, _, _ in parsed if f is not None}
         unknown = fields - TOPIC_FIELDS
         if unknown:
             raise OptionsError(
@@ -219,6 +236,16 @@ class MqttSink(Sink):
         self._queue_full_rc = int(mqtt.MQTT_ERR_QUEUE_SIZE)
         self._no_conn_rc = int(mqtt.MQTT_ERR_NO_CONN)
         if not self.connected.wait(opts["connect_timeout_s"]):
+            rejected = self._tls_rejection() if self.tls else None
+            if rejected:
+                log.error(
+                    "MQTT broker %s:%d: its TLS certificate was rejected (%s); check ca_certs, or "
+                    "the broker's certificate and host name",
+                    self.host,
+                    self.port,
+                    rejected,
+                )
+                return
             log.warning(
                 "MQTT broker %s:%d not reachable within %.1f s; publishing will start when it is "
                 "(QoS 0 records are dropped until then)",
@@ -226,6 +253,28 @@ class MqttSink(Sink):
                 self.port,
                 opts["connect_timeout_s"],
             )
+
+    def _tls_rejection(self) -> str | None:
+        """Why the broker's TLS certificate is not accepted, or None (not TLS, or no answer).
+
+        One probe with the same trust settings paho uses, so that "not reachable" and "reached
+        but its certificate was rejected" can be told apart.
+        """
+        import ssl  # lazy: only to name a TLS failure
+
+        context = ssl.create_default_context(cafile=self.opts["ca_certs"])
+        if self.opts["insecure"]:
+            context.check_hostname = False
+        try:
+            with (
+                socket.create_connection((self.host, self.port), timeout=3.0) as sock,
+                context.wrap_socket(sock, server_hostname=self.host),
+            ):
+                return None
+        except ssl.SSLCertVerificationError as exc:
+            return str(exc.verify_message or exc)
+        except (OSError, ValueError):
+            return None
 
     # paho callbacks run on paho's network thread
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
 
 from ..errors import OptionsError, SinkError
+from ..safe_io import OutputGuard
 from .annotate import annotate
 from .base import Sink, SinkContext
 
@@ -24,10 +27,14 @@ class VideoSink(Sink):
 
     Args:
         uri: ``video:PATH`` with a ``.mp4``/``.m4v``/``.mov`` (MPEG-4 Part 2), ``.avi`` or
-            ``.mkv`` (Motion JPEG) suffix. An existing file is replaced.
+            ``.mkv`` (Motion JPEG) suffix. An existing file is kept (an error) unless
+            ``overwrite``; the path may never be the source itself. Frames go to a hidden
+            temporary file in the same folder, renamed to ``PATH`` at :meth:`close`, so an
+            interrupted run never leaves a truncated video at ``PATH``.
         fps: frames per second written in the file; default the source's rate, else 15.
         fourcc: override the four-character codec code (e.g. ``"avc1"`` where the OpenCV
             build has an H.264 encoder).
+        overwrite: replace an existing file (``edge-sdk run --overwrite``).
 
     The frame size is the first frame's ``(width, height)``; later frames of another size are
     resized to it. One frame is written per result, so dropped live frames shorten the video.
@@ -37,7 +44,9 @@ class VideoSink(Sink):
         cannot open a writer for the file.
     """
 
-    def __init__(self, uri: str, *, fps: float | None = None, fourcc: str | None = None) -> None:
+    def __init__(
+        self, uri: str, *, fps: float | None = None, fourcc: str | None = None, overwrite: bool = False
+    ) -> None:
         self.uri = uri
         target = uri.split(":", 1)[1] if ":" in uri else ""
         if not target:
@@ -54,6 +63,12 @@ class VideoSink(Sink):
             raise OptionsError(f"fps must be a number in (0, 1000], got {fps!r}")
         if not self.path.parent.is_dir():
             raise OptionsError(f"video sink {uri}: folder {self.path.parent} does not exist")
+        if not isinstance(overwrite, bool):
+            raise OptionsError(f"video sink option overwrite must be true or false, got {overwrite!r}")
+        self.overwrite = overwrite
+        if not overwrite and os.path.lexists(self.path):
+            raise OptionsError(f"video sink {uri}: {self.path} exists; pass --overwrite to replace it")
+        self._tmp: Path | None = None
         self.fourcc = fourcc or _FOURCC[suffix]
         self.fps = float(fps) if fps is not None else None
         self.size: tuple[int, int] | None = None
@@ -61,15 +76,26 @@ class VideoSink(Sink):
         self._writer: cv2.VideoWriter | None = None
 
     def open(self, context: SinkContext) -> None:
+        if "://" not in context.source and Path(context.source).exists():
+            OutputGuard([Path(context.source)], overwrite=True, error=OptionsError).check(
+                self.path, "video sink"
+            )
         if self.fps is None:
             self.fps = context.fps if context.fps and 0 < context.fps <= 1000 else DEFAULT_FPS
 
     def _open_writer(self, size: tuple[int, int]) -> cv2.VideoWriter:
+        fd, name = tempfile.mkstemp(
+            prefix=f".{self.path.stem}.", suffix=f".tmp{self.path.suffix}", dir=self.path.parent
+        )
+        os.close(fd)
+        self._tmp = Path(name)
         writer = cv2.VideoWriter(
-            str(self.path), cv2.VideoWriter.fourcc(*self.fourcc), self.fps or DEFAULT_FPS, size
+            str(self._tmp), cv2.VideoWriter.fourcc(*self.fourcc), self.fps or DEFAULT_FPS, size
         )
         if not writer.isOpened():
             writer.release()
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
             raise SinkError(
                 f"cannot write video {self.path}: OpenCV has no {self.fourcc!r} encoder for it "
                 f"or the file cannot be created"
@@ -94,3 +120,13 @@ class VideoSink(Sink):
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.release()
+        tmp, self._tmp = self._tmp, None
+        if tmp is not None:
+            try:
+                if not self.overwrite and os.path.lexists(self.path):
+                    raise SinkError(
+                        f"video sink: {self.path} appeared while recording; the video is left in {tmp}"
+                    )
+                os.replace(tmp, self.path)
+            except OSError as exc:
+                raise SinkError(f"cannot move the video to {self.path}: {exc.strerror or exc}") from exc

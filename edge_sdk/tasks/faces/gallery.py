@@ -22,6 +22,7 @@ Guarantees (details in :mod:`edge_sdk.tasks.faces.store`):
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,17 +52,24 @@ MAX_NAME_LENGTH = 200
 
 
 def check_name(name: object) -> str:
-    """``name`` stripped of surrounding spaces.
+    """The name with surrounding spaces removed.
 
     Raises:
-        OptionsError: not a string, empty, longer than :data:`MAX_NAME_LENGTH`, or with
-            control characters.
+        OptionsError: not a string, empty, longer than :data:`MAX_NAME_LENGTH`, or holding a
+            control or format character (Unicode categories Cc and Cf: newlines, escapes,
+            bidirectional overrides such as U+202E, zero-width joiners), which could disguise
+            one name as another.
     """
     if not isinstance(name, str):
         raise OptionsError(f"identity name must be a string, got {type(name).__name__}")
     clean = name.strip()
-    if not clean or len(clean) > MAX_NAME_LENGTH or any(ord(c) < 32 for c in clean):
-        raise OptionsError(f"identity name must be 1..{MAX_NAME_LENGTH} printable characters, got {name!r}")
+    bad = [c for c in clean if unicodedata.category(c) in ("Cc", "Cf")]
+    if not clean or len(clean) > MAX_NAME_LENGTH or bad:
+        found = f" (holds {', '.join(f'U+{ord(c):04X}' for c in bad[:3])})" if bad else ""
+        raise OptionsError(
+            f"identity name must be 1..{MAX_NAME_LENGTH} printable characters without control or "
+            f"format characters, got {name!r}{found}"
+        )
     return clean
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -49,6 +50,33 @@ from ...errors import (
     UnknownIdentityError,
 )
 from .embedder import EmbedderIdentity
+
+# errno values of link() on file systems without hard links (FAT, exFAT, some network shares)
+_NO_LINKS = frozenset(
+    e for e in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS)
+)
+
+
+def _copy_exclusive(src: Path, dst: Path) -> None:
+    """Copy ``src`` to a new file ``dst`` made with ``O_EXCL`` (never replaces one), fsynced.
+
+    If ``dst`` appears meanwhile, it is left alone (another process created the gallery). On a
+    failed write the partial ``dst`` is removed.
+    """
+    try:
+        fd = os.open(dst, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as fh:
+            shutil.copyfileobj(fh, out)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(dst)
+        raise
+
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x45534746  # "ESGF": edge_sdk gallery file
@@ -170,8 +198,14 @@ class GalleryStore:
             finally:
                 os.close(fd)
             # Atomic, and fails rather than replace a file another process made meanwhile.
-            with contextlib.suppress(FileExistsError):
+            try:
                 os.link(tmp, self.path)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                if exc.errno not in _NO_LINKS:
+                    raise
+                _copy_exclusive(tmp, self.path)  # FAT/exFAT: no hard links
             dfd = os.open(parent, os.O_RDONLY)
             try:
                 os.fsync(dfd)
