@@ -27,7 +27,8 @@ class ClassifierOptions:
 
     ``top_k``: how many categories to return (>= 1). ``threshold``: minimum score in [0, 1].
     ``resize``: how frames are fitted (default: metadata, else stretch, as the TFLite Task
-    Library does). ``normalization``: for float inputs without metadata.
+    Library does). ``normalization``: the float range the input expects, ``(pixel - mean) /
+    std``; overrides the metadata (see :func:`edge_sdk.preprocess.input_range`).
     """
 
     top_k: int = 5
@@ -92,6 +93,7 @@ class Classifier:
             resize=self.options.resize,
             normalization=self.options.normalization,
             interpolation=self.options.interpolation,
+            family=self.model.metadata.family_normalization,
         )
         self.last_timing = Timing()
 

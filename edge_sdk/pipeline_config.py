@@ -36,8 +36,8 @@ SinkSpec = str | Mapping[str, Any]
 
 # options that only some tasks take (threshold applies to all, with a per-task meaning)
 _APPLIES: dict[TaskKind, frozenset[str]] = {
-    TaskKind.CLASSIFY: frozenset({"labels", "top_k", "resize"}),
-    TaskKind.DETECT: frozenset({"labels", "iou", "max_detections", "resize"}),
+    TaskKind.CLASSIFY: frozenset({"labels", "top_k", "resize", "mean", "std"}),
+    TaskKind.DETECT: frozenset({"labels", "iou", "max_detections", "resize", "mean", "std"}),
     TaskKind.FACES: frozenset({"embedder", "gallery", "score"}),
 }
 _TASK_OPTIONS = frozenset().union(*_APPLIES.values())
@@ -66,6 +66,8 @@ class RunConfig:
         threshold: minimum score (classify/detect) or match cosine (faces).
         iou, max_detections: detector NMS IoU and cap.
         resize: ``stretch``, ``letterbox`` or ``center_crop`` (classify/detect).
+        mean, std: input normalization ``(pixel - mean) / std``, one value or one per channel,
+            std > 0 (classify/detect; default: the model's metadata).
         embedder, gallery, score: faces only: embedder .tflite, gallery file, detection score.
         accelerator, threads, strict: as for ``edge-sdk classify``.
         max_frames, duration: stop after this many frames / seconds.
@@ -83,6 +85,8 @@ class RunConfig:
     iou: float | None = None
     max_detections: int | None = None
     resize: str | None = None
+    mean: float | tuple[float, ...] | None = None
+    std: float | tuple[float, ...] | None = None
     embedder: str | None = None
     gallery: str | None = None
     score: float | None = None
@@ -132,6 +136,13 @@ class RunConfig:
                 _check_number(name, getattr(self, name), 1, 1e12, integer=True)
         if self.resize is not None and self.resize not in ("stretch", "letterbox", "center_crop"):
             raise OptionsError(f"resize must be stretch, letterbox or center_crop, got {self.resize!r}")
+        from .metadata import Normalization
+
+        if isinstance(self.mean, list):
+            object.__setattr__(self, "mean", tuple(self.mean))
+        if isinstance(self.std, list):
+            object.__setattr__(self, "std", tuple(self.std))
+        Normalization.from_options(self.mean, self.std)
         if not isinstance(self.strict, bool):
             raise OptionsError(f"strict must be true or false, got {self.strict!r}")
         # the pipeline options check the rest (duration, queue_size, drop_oldest)
@@ -192,6 +203,7 @@ class RunConfig:
         Raises:
             ModelError, LabelsError, AcceleratorError, GalleryError: see the task classes.
         """
+        from .metadata import Normalization
         from .preprocess import ResizeMode
 
         resize = ResizeMode(self.resize) if self.resize else None
@@ -227,6 +239,7 @@ class RunConfig:
                 top_k=5 if self.top_k is None else self.top_k,
                 threshold=0.0 if self.threshold is None else self.threshold,
                 resize=resize,
+                normalization=Normalization.from_options(self.mean, self.std),
             )
             return adapt(
                 Classifier(
@@ -239,7 +252,10 @@ class RunConfig:
             )
         from .detect import Detector, DetectorOptions
 
-        kw: dict[str, Any] = {"resize": resize}
+        kw: dict[str, Any] = {
+            "resize": resize,
+            "normalization": Normalization.from_options(self.mean, self.std),
+        }
         if self.threshold is not None:
             kw["threshold"] = self.threshold
         if self.iou is not None:

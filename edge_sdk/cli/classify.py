@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import add_model_args, emit, iter_frames, positive_int, probability, resolve_model_args
+from .common import (
+    add_model_args,
+    emit,
+    iter_frames,
+    normalization_from_args,
+    positive_int,
+    probability,
+    resolve_model_args,
+)
 
 
 def register(sub: Any) -> None:
@@ -38,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         threshold=args.threshold,
         resize=ResizeMode(args.resize) if args.resize else None,
+        normalization=normalization_from_args(args),
     )
     model_path, accelerator = resolve_model_args(args)
     clf = Classifier(
@@ -48,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         num_threads=args.threads,
     )
     for frame in iter_frames(args.sources):
+        clf.model.track_source(frame.source)
         result = clf.classify(frame.image)
         emit(
             {

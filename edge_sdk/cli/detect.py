@@ -7,7 +7,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .common import add_model_args, emit, iter_frames, positive_int, probability, resolve_model_args
+from .common import (
+    add_model_args,
+    emit,
+    iter_frames,
+    normalization_from_args,
+    positive_int,
+    probability,
+    resolve_model_args,
+)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
@@ -57,7 +65,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--head",
-        choices=["ssd", "yolov8", "yolov5"],
+        choices=["ssd", "yolov8", "yolov5", "end2end"],
         default=None,
         help="the model's output layout (default: detected from its outputs and metadata)",
     )
@@ -101,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         class_agnostic=args.class_agnostic,
         resize=ResizeMode(args.resize) if args.resize else None,
         head=DetectorHead(args.head) if args.head else None,
+        normalization=normalization_from_args(args),
     )
     model_path, accelerator = resolve_model_args(args)
     det = Detector(
@@ -120,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             ) from exc
     taken: set[Path] = set()
     for frame in iter_frames(args.sources):
+        det.model.track_source(frame.source)
         result = det.detect(frame.image)
         emit(
             {

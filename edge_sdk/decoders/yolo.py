@@ -121,7 +121,10 @@ class YoloDecoder:
         channels_first = shape[1] < shape[2]
         c = min(shape[1:])
         n = max(shape[1:])
-        in_h, in_w = model.input.shape[1], model.input.shape[2]
+        from ..preprocess import image_layout
+
+        layout = image_layout(model.input.shape)
+        in_h, in_w = (layout[0], layout[1]) if layout else (model.input.shape[1], model.input.shape[2])
         meta = model.metadata.extra
 
         reason = ""

@@ -7,7 +7,9 @@ from edge_sdk.quant import QuantParams
 
 
 def _fmt(shape=(1, 8, 8, 3), dtype=np.uint8, quant=None, norm=None, explicit=False):
-    return input_format(shape, np.dtype(dtype), quant or QuantParams(), norm, normalization_is_explicit=explicit)
+    return input_format(
+        shape, np.dtype(dtype), quant or QuantParams(), norm, normalization_is_explicit=explicit
+    )
 
 
 def test_stretch_transform_round_trips_points():
