@@ -80,9 +80,10 @@ def normalization_from_args(args: argparse.Namespace) -> Any:
     return Normalization.from_options(getattr(args, "mean", None), getattr(args, "std", None))
 
 
-def add_model_args(p: argparse.ArgumentParser, *, labels: bool = True) -> None:
+def add_model_args(p: argparse.ArgumentParser, *, labels: bool = True, normalization: bool = True) -> None:
     p.add_argument("--model", "-m", required=True, help="path to the .tflite model")
-    add_normalization_args(p)
+    if normalization:
+        add_normalization_args(p)
     if labels:
         p.add_argument(
             "--labels",
