@@ -469,3 +469,59 @@ def test_permuted_ssd_outputs_give_identical_detections(assets: Path, tmp_path: 
         assert a.labels == b.labels
         np.testing.assert_array_equal(a.scores, b.scores)
         np.testing.assert_array_equal(a.xyxy, b.xyxy)
+
+
+def test_lstm_state_names_pair_by_convention(tmp_path: Path) -> None:
+    """Two states of the same shape cannot be paired by shape; Coral's LSTM-SSD names
+    (``raw_inputs/init_lstm_c`` -> ``raw_outputs/lstm_c``), written into the flatbuffer, pair them."""
+    pytest.importorskip("tensorflow")
+    import keras
+    from keras import layers
+
+    from converters.interface import _dump, _load
+    from converters.quantize import float_tflite_from_keras
+
+    image = keras.Input((8, 8, 3), batch_size=1, name="image")
+    c = keras.Input((3,), batch_size=1, name="c")
+    h = keras.Input((3,), batch_size=1, name="h")
+    next_c = layers.Add()([c, layers.GlobalAveragePooling2D()(image)])
+    next_h = layers.Add()([h, c])  # h lags c by one frame
+    kernel = np.array([[1, 0]] * 3 + [[0, 1]] * 3, np.float32)
+    scores = layers.Dense(2, use_bias=False, kernel_initializer=keras.initializers.Constant(kernel))(
+        layers.Concatenate()([next_c, next_h])
+    )
+    data = float_tflite_from_keras(keras.Model([image, c, h], [scores, next_c, next_h]))
+    plain = tmp_path / "plain.tflite"
+    plain.write_bytes(data)
+    unpaired = Model(plain)
+    assert unpaired.state_pairs == () and len(unpaired.inputs) == 3  # ambiguous by shape
+    # which output is next_c: run once with c = 1, h = 5 and a black image (next_c 1, next_h 6)
+    interp = unpaired._interpreter
+    for t in unpaired.all_inputs:
+        fill = 0.0 if t.shape != (1, 3) else 1.0 if t.name.split(":")[0].endswith("c") else 5.0
+        interp.set_tensor(t.index, np.full(t.shape, fill, np.float32))
+    interp.invoke()
+    probe = [interp.get_tensor(t.index) for t in unpaired.all_outputs]
+    obj = _load(data)
+    sg = obj.subgraphs[0]
+    for t in unpaired.all_inputs:
+        if t.shape == (1, 3):
+            sg.tensors[t.index].name = f"raw_inputs/init_lstm_{t.name.split(':')[0][-1]}".encode()
+    for t, value in zip(unpaired.all_outputs, probe, strict=True):
+        if t.shape == (1, 3):
+            sg.tensors[t.index].name = b"raw_outputs/lstm_c" if value.max() == 1 else b"raw_outputs/lstm_h"
+    named = tmp_path / "lstm_named.tflite"
+    named.write_bytes(_dump(obj))
+    model = Model(named)
+    pairs = {(p.input.name, p.output.name, p.matched_by) for p in model.state_pairs}
+    assert pairs == {
+        ("raw_inputs/init_lstm_c", "raw_outputs/lstm_c", "name"),
+        ("raw_inputs/init_lstm_h", "raw_outputs/lstm_h", "name"),
+    }
+    clf = Classifier(model, options=ClassifierOptions(top_k=2, normalization=Normalization((0.0,), (255.0,))))
+    frame = np.full((8, 8, 3), 51, np.uint8)  # 0.2 per channel
+    got = []
+    for _ in range(3):
+        res = {cat.id: cat.score for cat in clf.classify(frame)}
+        got.append((res[0], res[1]))
+    np.testing.assert_allclose(got, [(0.6, 0.0), (1.2, 0.6), (1.8, 1.8)], atol=1e-5)  # h += previous c
