@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_sdk.model import Model
+from edge_sdk.preprocess import image_layout
 
 from .calibration import ImageSpec
 from .report import Accuracy, OutputFidelity
@@ -33,7 +34,7 @@ class Feed:
     std: tuple[float, ...]
 
     def tensor(self, model: Model, pixels: np.ndarray) -> np.ndarray:
-        """``(H, W, C)`` uint8 pixels -> the model's ``[1, H, W, C]`` input array."""
+        """``(H, W, C)`` uint8 pixels -> the model's ``[1, H, W, C]`` (or NCHW) input array."""
         spec = model.input
         if spec.dtype == np.uint8:
             x: np.ndarray = pixels
@@ -44,7 +45,10 @@ class Feed:
                 (pixels.shape[1], pixels.shape[0]), pixels.shape[2], mean=self.mean, std=self.std
             )
             x = norm.normalize(pixels).astype(spec.dtype)
-        return x.reshape(spec.shape)
+        layout = image_layout(spec.shape)
+        if layout is not None and layout[3]:  # NCHW input
+            x = x.transpose(2, 0, 1)
+        return np.ascontiguousarray(x).reshape(spec.shape)
 
 
 def run_all(model: Model, feed: Feed, images: np.ndarray) -> list[np.ndarray]:

@@ -41,7 +41,7 @@ from edge_sdk.errors import LabelsError, OptionsError
 from edge_sdk.labels import LabelMap
 from edge_sdk.metadata import ColorSpace
 from edge_sdk.model import Model
-from edge_sdk.preprocess import ResizeMode
+from edge_sdk.preprocess import ResizeMode, image_layout
 
 from . import measure
 from .calibration import CalibrationOptions, ImageSet, ImageSpec, load_calibration, load_labelled
@@ -149,6 +149,7 @@ class _Source:
     keras: Any = None
     labels: tuple[str, ...] | None = None
     task: str | None = None
+    channels_first: bool = False  # the float .tflite takes NCHW [1, C, H, W]
 
 
 _OP_PATTERNS = (
@@ -177,6 +178,8 @@ def _spec_from(opts: ConvertOptions, shape: tuple[Any, ...], meta: Any | None) -
     mean, std = opts.mean, opts.std
     if mean is None and meta is not None and meta.normalization is not None:
         mean, std = meta.normalization.mean, meta.normalization.std
+    if mean is None and meta is not None and meta.family_normalization is not None:
+        mean, std = meta.family_normalization.mean, meta.family_normalization.std  # Ultralytics: [0, 1]
     color = opts.color
     if color is None and meta is not None and meta.color_space is not ColorSpace.UNKNOWN:
         color = meta.color_space
@@ -236,19 +239,20 @@ def _load_copy(opts: ConvertOptions, fmt: ModelFormat, copy: Path, workdir: Path
         data = copy.read_bytes()
         model = Model(copy)
         spec_t = model.input
-        if len(model.inputs) != 1 or len(spec_t.shape) != 4 or spec_t.shape[3] not in (1, 3):
+        layout = image_layout(spec_t.shape)
+        if len(model.all_inputs) != 1 or layout is None:
             raise ConversionError(
-                f"expected one NHWC image input [1, H, W, 1 or 3], found "
-                f"{[list(t.shape) for t in model.inputs]}"
+                f"expected one image input [1, H, W, 1 or 3] (NHWC) or [1, 1 or 3, H, W] (NCHW), found "
+                f"{[list(t.shape) for t in model.all_inputs]}"
             )
         if spec_t.dtype != np.float32:
             raise ConversionError(
                 f"{opts.model} is already quantized (input {spec_t.dtype.name}); expected a float32 model"
             )
         meta = model.metadata
-        spec = _spec_from(opts, tuple(spec_t.shape[1:]), meta)
+        spec = _spec_from(opts, layout[:3], meta)
         labels = tuple(meta.labels.labels[i] for i in sorted(meta.labels.labels)) if meta.labels else None
-        return _Source(fmt, data, spec, folded=False, labels=labels, task=meta.task)
+        return _Source(fmt, data, spec, folded=False, labels=labels, task=meta.task, channels_first=layout[3])
     from .quantize_keras import (
         float_tflite_from_keras,
     )  # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
@@ -310,7 +314,10 @@ def _run_quantizer(src: _Source, calib: ImageSet, opts: ConvertOptions) -> bytes
                 )
         from .quantize_tflite import quantize_tflite  # lazy: ai-edge-quantizer (heavy)
 
-        return quantize_tflite(src.float_bytes, src.spec.normalize(calib.images))
+        x = src.spec.normalize(calib.images)
+        if src.channels_first:
+            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        return quantize_tflite(src.float_bytes, x)
     except ConversionError as exc:
         _reraise_unsupported(exc, opts.model)
         raise
@@ -356,7 +363,7 @@ def _check_float_model(
         NonFiniteOutputError, LabelsError.
     """
     _check_finite(float_model, _input_feed(src), calib.images, str(opts.model))
-    if labels is not None:
+    if labels is not None and (opts.task or src.task) in (None, "classification"):
         n = int(np.prod(float_model.outputs[0].shape))
         if len(labels) != n:
             raise LabelsError(f"{len(labels)} labels given but output 0 has {n} classes")

@@ -193,7 +193,9 @@ def onnx_to_saved_model(path: str | Path, workdir: Path, size: tuple[int, int] |
             raise
         msg = str(exc).strip().splitlines()
         raise ConversionError(
-            f"onnx2tf could not convert {path}: {msg[-1] if msg else type(exc).__name__}"
+            f"onnx2tf could not convert {path}: {msg[-1] if msg else type(exc).__name__} "
+            "(for an Ultralytics YOLO, convert its float TFLite export instead: yolo export format=tflite, "
+            "then edge-sdk convert best_float32.tflite)"
         ) from exc
     if not (out / "saved_model.pb").is_file():
         raise ConversionError(f"onnx2tf wrote no SavedModel for {path} (expected {out / 'saved_model.pb'})")

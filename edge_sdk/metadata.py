@@ -7,22 +7,36 @@ flatbuffers table reader, so no schema package is needed on the device.
 
 edge_sdk's converter also packs ``edge_sdk.json`` into the zip tail with the task, resize
 mode and colour order; tools that do not know it ignore it.
+
+Ultralytics exports carry their own metadata in the zip tail, in one of two forms: newer
+exports (LiteRT's PyTorch converter) a ``metadata.json`` member; older ones (onnx2tf) a text
+member (``temp_meta.txt``, attached to output 0 as if it were a label file) holding a Python
+dict literal. Both hold ``names``, ``imgsz``, ``stride``, ``task``, ``end2end``, ``kpt_shape``
+and ``channels``. They are parsed with :func:`json.loads` or :func:`ast.literal_eval` (never
+``eval``), members over :data:`ULTRALYTICS_MAX_BYTES` are not read.
 """
 
 from __future__ import annotations
 
+import ast
 import enum
 import io
 import json
+import math
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import MetadataError
+from .errors import MetadataError, OptionsError
 from .labels import LabelMap
 
 TFLITE_METADATA = "TFLITE_METADATA"
 EDGE_SDK_FILE = "edge_sdk.json"
+ULTRALYTICS_JSON = "metadata.json"
+ULTRALYTICS_MAX_BYTES = 1 << 20
+"""Largest Ultralytics metadata member read (its class names are a few KiB)."""
+ULTRALYTICS_TASKS = {"detect": "detection", "classify": "classification"}
+"""Ultralytics task names edge_sdk runs, to edge_sdk's."""
 
 # Field slots (vtable offsets) from metadata_schema.fbs; slot n is at 4 + 2n.
 _MODEL_SUBGRAPHS, _MODEL_FILES = 10, 16
@@ -58,8 +72,45 @@ class Normalization:
     def __post_init__(self) -> None:
         if not self.mean or not self.std:
             raise MetadataError("normalization needs at least one mean and one std value")
-        if any(s == 0 for s in self.std):
-            raise MetadataError(f"normalization std must be non-zero, got {self.std}")
+        if any(not s > 0 for s in self.std) or any(m != m for m in self.mean):
+            raise MetadataError(
+                f"normalization std must be > 0 and mean a number, got mean {self.mean} std {self.std}"
+            )
+
+    @classmethod
+    def from_options(
+        cls,
+        mean: float | tuple[float, ...] | list[float] | None,
+        std: float | tuple[float, ...] | list[float] | None,
+    ) -> Normalization | None:
+        """The user's ``--mean``/``--std`` (one value, or one per channel); None when neither is given.
+
+        Raises:
+            OptionsError: only one is given, a value is not a finite number, a std is not
+                > 0, or the counts differ (1 or the channel count; the channel count is
+                checked when the model is loaded).
+        """
+        if mean is None and std is None:
+            return None
+        if mean is None or std is None:
+            raise OptionsError("give mean and std together (--mean and --std)")
+        m = (mean,) if isinstance(mean, (int, float)) else tuple(mean)
+        sd = (std,) if isinstance(std, (int, float)) else tuple(std)
+        try:
+            m, sd = tuple(float(v) for v in m), tuple(float(v) for v in sd)
+        except (TypeError, ValueError):
+            raise OptionsError(f"mean and std must be numbers, got mean {mean!r} std {std!r}") from None
+        if not m or not sd or len(m) > 4 or len(sd) > 4:
+            raise OptionsError(f"expected 1 or 3 mean and std values, got {len(m)} and {len(sd)}")
+        if not all(math.isfinite(v) for v in m + sd):
+            raise OptionsError(f"mean and std must be finite, got mean {m} std {sd}")
+        if any(v <= 0 for v in sd):
+            raise OptionsError(f"std must be > 0, got {sd}")
+        if len(m) != len(sd) and 1 not in (len(m), len(sd)):
+            raise OptionsError(
+                f"mean has {len(m)} values and std {len(sd)}; expected equal counts or one value"
+            )
+        return cls(m, sd)
 
     def scalar(self) -> tuple[float, float] | None:
         """``(mean, std)`` when every channel uses the same values, else None."""
@@ -85,6 +136,14 @@ class ModelMetadata:
     resize: str | None = None
     files: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    ultralytics: dict[str, Any] | None = None
+    """Ultralytics' export metadata (``names``, ``imgsz``, ``task``, ``end2end`` ...), if any."""
+
+    @property
+    def family_normalization(self) -> Normalization | None:
+        """The model family's input range when the metadata names the family: Ultralytics
+        models (detect and classify) take RGB in [0, 1]."""
+        return Normalization((0.0,), (255.0,)) if self.ultralytics is not None else None
 
     @property
     def labels(self) -> LabelMap | None:
@@ -103,6 +162,9 @@ class ModelMetadata:
             "task": self.task,
             "resize": self.resize,
             "files": list(self.files),
+            "ultralytics": (
+                {k: v for k, v in self.ultralytics.items() if k != "names"} if self.ultralytics else None
+            ),
         }
 
 
@@ -284,6 +346,7 @@ def parse_metadata(
             raise MetadataError(f"{source}: TFLITE_METADATA is present but malformed ({exc})") from exc
 
     names, archive = _read_archive(model_bytes, {EDGE_SDK_FILE, *output_label_files.values()}, source)
+    ultra, ultra_member = _read_ultralytics(model_bytes, source) if names else (None, None)
     extra: dict[str, Any] = {}
     if EDGE_SDK_FILE in archive:
         try:
@@ -318,6 +381,13 @@ def parse_metadata(
             ) from exc
 
     output_labels: dict[int, LabelMap] = {}
+    task = extra.get("task")
+    if ultra is not None:
+        output_label_files = {k: v for k, v in output_label_files.items() if v != ultra_member}
+        ultra_labels = _ultralytics_names(ultra.get("names"), source)
+        if ultra_labels is not None:
+            output_labels[0] = ultra_labels
+        task = task or ULTRALYTICS_TASKS.get(str(ultra.get("task")), "unknown" if ultra.get("task") else None)
     for idx, name in output_label_files.items():
         if name not in archive:
             raise MetadataError(
@@ -329,8 +399,95 @@ def parse_metadata(
         normalization=normalization,
         color_space=color,
         output_labels=output_labels,
-        task=extra.get("task"),
-        resize=extra.get("resize"),
+        task=task,
+        resize=extra.get("resize") or ("letterbox" if ultra is not None and task == "detection" else None),
         files=tuple(sorted(set(names))),
         extra=extra,
+        ultralytics=ultra,
     )
+
+
+def _parse_dict(text: str) -> dict[str, Any] | None:
+    """A JSON object or a Python dict literal (:func:`ast.literal_eval`, never ``eval``)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def _read_ultralytics(model_bytes: bytes, source: str) -> tuple[dict[str, Any] | None, str | None]:
+    """:func:`_ultralytics` on the model's zip tail (already checked by :func:`_read_archive`)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(model_bytes)) as zf:
+            return _ultralytics(zf, source)
+    except MetadataError:
+        raise
+    except Exception as exc:  # a damaged central directory: BadZipFile, OSError, ValueError ...
+        raise MetadataError(f"{source}: the packed metadata files cannot be read ({exc})") from exc
+
+
+def _ultralytics(zf: zipfile.ZipFile, source: str) -> tuple[dict[str, Any] | None, str | None]:
+    """Ultralytics' metadata and the member holding it: ``metadata.json``, else the first
+    member whose text is a dict with ``names`` (the dict-literal form), else ``(None, None)``.
+
+    Raises:
+        MetadataError: ``metadata.json`` exceeds the size cap or is not a JSON object with names.
+    """
+    infos = zf.infolist()
+    for info in sorted(infos, key=lambda i: i.filename != ULTRALYTICS_JSON):
+        if info.filename == EDGE_SDK_FILE:
+            continue
+        if info.file_size > ULTRALYTICS_MAX_BYTES:
+            if info.filename == ULTRALYTICS_JSON:
+                raise MetadataError(
+                    f"{source}: {ULTRALYTICS_JSON} is {info.file_size} bytes; expected at most "
+                    f"{ULTRALYTICS_MAX_BYTES} (Ultralytics metadata)"
+                )
+            continue
+        try:
+            with zf.open(info) as fh:  # bounded: a member may lie about its size
+                data = fh.read(ULTRALYTICS_MAX_BYTES + 1)
+        except Exception as exc:  # BadZipFile (CRC), NotImplementedError, RuntimeError (encrypted)
+            if info.filename == ULTRALYTICS_JSON:
+                raise MetadataError(
+                    f"{source}: {ULTRALYTICS_JSON} cannot be read ({type(exc).__name__}: {exc})"
+                ) from exc
+            continue
+        if len(data) > ULTRALYTICS_MAX_BYTES:
+            if info.filename == ULTRALYTICS_JSON:
+                raise MetadataError(
+                    f"{source}: {ULTRALYTICS_JSON} holds more than {ULTRALYTICS_MAX_BYTES} bytes "
+                    f"(it declared {info.file_size})"
+                )
+            continue
+        text = data.decode("utf-8", "replace").strip()
+        if not text.startswith("{"):
+            continue
+        value = _parse_dict(text)
+        if value is not None and ("names" in value or "imgsz" in value):
+            return value, info.filename
+        if info.filename == ULTRALYTICS_JSON:
+            raise MetadataError(f"{source}: {ULTRALYTICS_JSON} is not a JSON object with names/imgsz")
+    return None, None
+
+
+def _ultralytics_names(names: Any, source: str) -> LabelMap | None:
+    """Class names of Ultralytics metadata: ``{id: name}`` (ids may be strings in JSON) or a list."""
+    if names is None:
+        return None
+    try:
+        if isinstance(names, dict):
+            mapping = {int(k): str(v) for k, v in names.items()}
+        elif isinstance(names, (list, tuple)):
+            mapping = dict(enumerate(str(v) for v in names))
+        else:
+            raise TypeError(type(names).__name__)
+    except (TypeError, ValueError) as exc:
+        raise MetadataError(
+            f"{source}: Ultralytics metadata names must be {{id: name}} or a list, found {exc}"
+        ) from exc
+    return LabelMap(mapping, "Ultralytics metadata (embedded)")

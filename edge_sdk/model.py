@@ -32,7 +32,8 @@ from .lifecycle import Closeable
 from .metadata import ModelMetadata, parse_metadata
 from .modelfile import EDGETPU_CUSTOM_OP, ModelFile, read_model_file
 from .native_log import filtered_stderr
-from .quant import QuantParams, dequantize
+from .preprocess import image_layout
+from .quant import QuantParams, dequantize, quantize
 from .safe_io import not_regular
 
 T = TypeVar("T")
@@ -67,6 +68,89 @@ class TensorSpec:
             "dtype": self.dtype.name,
             "quantization": self.quant.as_dict() or None,
         }
+
+
+_STATE_WORDS = frozenset(
+    {
+        "raw",
+        "inputs",
+        "outputs",
+        "input",
+        "output",
+        "init",
+        "initial",
+        "prev",
+        "previous",
+        "next",
+        "new",
+        "in",
+        "out",
+        "serving",
+        "default",
+        "statefulpartitionedcall",
+    }
+)
+
+
+def _state_key(name: str) -> str:
+    """A tensor name without the words that tell a state input from its output
+    (``raw_inputs/init_lstm_c`` and ``raw_outputs/lstm_c`` both give ``lstm_c``)."""
+    name = re.sub(r":\d+$", "", name.lower())
+    return "_".join(t for t in re.split(r"[/_\-.:;]+", name) if t and t not in _STATE_WORDS)
+
+
+@dataclass(frozen=True)
+class StatePair:
+    """A state input and the output that holds its next value (recurrent models such as LSTM-SSD).
+
+    ``matched_by`` is ``"name"`` (the naming convention) or ``"shape"`` (equal shape, dtype and
+    quantization).
+    """
+
+    input: TensorSpec
+    output: TensorSpec
+    matched_by: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "input": self.input.name,
+            "output": self.output.name,
+            "shape": list(self.input.shape),
+            "matched_by": self.matched_by,
+        }
+
+
+def pair_states(inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> list[StatePair]:
+    """Pair every input but the first image input with the output carrying its next value.
+
+    First by the naming convention (names equal once ``raw_inputs``/``init``/``prev``/
+    ``raw_outputs``/``next``... are removed, and equal shapes); then by equal shape, dtype and
+    quantization when exactly one unpaired output fits. Inputs that fit neither stay unpaired.
+    """
+    if len(inputs) < 2:
+        return []
+    image = next((t for t in inputs if image_layout(t.shape) is not None), inputs[0])
+    free = [t for t in outputs]
+    pairs: list[StatePair] = []
+    rest: list[TensorSpec] = []
+    for t in inputs:
+        if t is image:
+            continue
+        key = _state_key(t.name)
+        hits = [o for o in free if key and _state_key(o.name) == key and o.shape == t.shape]
+        if len(hits) == 1:
+            pairs.append(StatePair(t, hits[0], "name"))
+            free.remove(hits[0])
+        else:
+            rest.append(t)
+    if len(free) <= 1:
+        return pairs
+    for t in rest:
+        hits = [o for o in free if o.shape == t.shape and o.dtype == t.dtype and o.quant == t.quant]
+        if len(hits) == 1 and len(free) > 1:
+            pairs.append(StatePair(t, hits[0], "shape"))
+            free.remove(hits[0])
+    return pairs
 
 
 def _edgetpu_message(source: str) -> str:
@@ -127,12 +211,21 @@ class Model(Closeable):
         all_delegates = [*self.accelerator.load_delegates(self.backend.load_delegate), *delegates]
         self._interpreter = self._build(data, all_delegates)
         del data  # a path-loaded model is memory-mapped by the interpreter, not held twice
-        self.inputs: tuple[TensorSpec, ...] = tuple(
+        self.all_inputs: tuple[TensorSpec, ...] = tuple(
             TensorSpec.from_details(d) for d in self._interpreter.get_input_details()
         )
-        self.outputs: tuple[TensorSpec, ...] = tuple(
+        self.all_outputs: tuple[TensorSpec, ...] = tuple(
             TensorSpec.from_details(d) for d in self._interpreter.get_output_details()
         )
+        self.state_pairs: tuple[StatePair, ...] = tuple(pair_states(self.all_inputs, self.all_outputs))
+        state_in = {p.input.index for p in self.state_pairs}
+        state_out = {p.output.index for p in self.state_pairs}
+        # What tasks see: the state tensors are carried by the model itself.
+        self.inputs: tuple[TensorSpec, ...] = tuple(t for t in self.all_inputs if t.index not in state_in)
+        self.outputs: tuple[TensorSpec, ...] = tuple(t for t in self.all_outputs if t.index not in state_out)
+        self._state: list[np.ndarray] = []
+        self._source: str | None = None
+        self.reset_state()
         # Accessors returned by tensor() hold the Python wrapper, not the interpreter, so they can
         # be kept; only the arrays they return must be dropped before invoke().
         self._input_accessors = [self._interpreter.tensor(t.index) for t in self.inputs]
@@ -230,19 +323,54 @@ class Model(Closeable):
         """Copy an already-prepared array (of the tensor's shape and dtype) into input ``index``."""
         self._interpreter.set_tensor(self.inputs[index].index, value)
 
+    def reset_state(self) -> None:
+        """Set every state input to zero (real zero: the zero point of a quantized state)."""
+        self._state = [
+            quantize(np.zeros(p.input.shape, np.float32), p.input.quant, p.input.dtype)
+            if p.input.quant.quantized
+            else np.zeros(p.input.shape, p.input.dtype)
+            for p in self.state_pairs
+        ]
+
+    def track_source(self, source: str) -> None:
+        """Reset the state when frames start coming from another ``source`` (no-op without state)."""
+        if self.state_pairs and source != self._source:
+            self.reset_state()
+        self._source = source
+
+    def state(self) -> list[np.ndarray]:
+        """Copies of the state each pair's input gets on the next invoke."""
+        return [s.copy() for s in self._state]
+
     def invoke(self) -> None:
-        """Run the model on the current inputs.
+        """Run the model on the current inputs; a stateful model gets its carried state in and
+        keeps the state outputs for the next invoke.
 
         Raises:
             ModelError: the runtime failed while running.
         """
+        interp = self._interpreter
+        for pair, value in zip(self.state_pairs, self._state, strict=True):
+            interp.set_tensor(pair.input.index, value)
         try:
-            self._interpreter.invoke()
+            interp.invoke()
         except RuntimeError as exc:
             raise ModelError(f"{self.source}: invoke failed: {str(exc).strip().splitlines()[0]}") from exc
+        if self.state_pairs:
+            for i, pair in enumerate(self.state_pairs):
+                out = interp.get_tensor(pair.output.index)
+                if pair.output.dtype != pair.input.dtype or pair.output.quant != pair.input.quant:
+                    real = dequantize(out, pair.output.quant) if pair.output.quant.quantized else out
+                    out = (
+                        quantize(real, pair.input.quant, pair.input.dtype)
+                        if pair.input.quant.quantized
+                        else real.astype(pair.input.dtype)
+                    )
+                self._state[i] = out.reshape(pair.input.shape)
 
     def output(self, index: int = 0) -> np.ndarray:
-        """A copy of output ``index`` as stored (quantized outputs stay integer)."""
+        """A copy of output ``index`` (of :attr:`outputs`, state excluded) as stored
+        (quantized outputs stay integer)."""
         return self._interpreter.get_tensor(self.outputs[index].index)
 
     def read_output(self, reader: Callable[[np.ndarray], T], index: int = 0) -> T:

@@ -14,6 +14,7 @@ itself when no value mapping is needed, so a frame is copied once.
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass
 
 import cv2
@@ -23,6 +24,8 @@ import numpy.typing as npt
 from .errors import OptionsError, UnsupportedModelError
 from .metadata import ColorSpace, Normalization
 from .quant import QuantParams, quantize
+
+log = logging.getLogger(__name__)
 
 
 class ResizeMode(str, enum.Enum):
@@ -124,9 +127,116 @@ class ValueMapping(str, enum.Enum):
     AFFINE = "affine"  # float tensor: (pixel - mean) / std
 
 
+class RangeSource(str, enum.Enum):
+    """Where the float range an input expects was taken from (see :func:`input_range`)."""
+
+    OPTIONS = "options"  # the user's --mean/--std or normalization option
+    METADATA = "metadata"  # TFLite Metadata or edge_sdk.json
+    FAMILY = "family"  # the model family's convention (YOLO: [0, 1])
+    QUANTIZATION = "quantization"  # integer input whose quantization is a plain pixel mapping
+    ASSUMED = "assumed"  # nothing known: raw pixels (uint8, float) or pixel - 128 (int8)
+
+
+YOLO_NORMALIZATION = Normalization((0.0,), (255.0,))
+"""Ultralytics YOLO models take RGB in [0, 1]: ``pixel / 255``."""
+
+# Float ranges a pixel mapping commonly produces, (low, high) for pixels 0 and 255.
+_PLAIN_RANGES = ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0), (-128.0, 127.0), (-127.5, 127.5))
+_warned: set[str] = set()
+
+
+@dataclass(frozen=True)
+class InputRange:
+    """The float range an image input expects: ``(pixel - mean) / std``, and where it came from.
+
+    ``normalization`` is None when the integer codes themselves are the pixels (uint8) or
+    ``pixel - 128`` (int8), the convention of the TFLite Task Library and MediaPipe.
+    """
+
+    normalization: Normalization | None
+    source: RangeSource
+
+
+def _convention_codes(dtype: np.dtype) -> np.ndarray:
+    """The integer codes each pixel 0..255 becomes under the raw-pixel convention."""
+    levels = np.arange(256, dtype=np.int16)
+    return levels - 128 if dtype == np.dtype(np.int8) else levels
+
+
+def _is_plain(dtype: np.dtype, quant: QuantParams) -> bool:
+    """Whether feeding pixels by the convention gives one of the usual float ranges (3 % slack)."""
+    codes = _convention_codes(dtype)
+    lo = (float(codes[0]) - quant.zero_point) * quant.scale
+    hi = (float(codes[-1]) - quant.zero_point) * quant.scale
+    for a, b in _PLAIN_RANGES:
+        tol = 0.03 * (b - a)
+        if abs(lo - a) <= tol and abs(hi - b) <= tol:
+            return True
+    return False
+
+
+def _lut(dtype: np.dtype, quant: QuantParams, norm: Normalization, channels: int) -> np.ndarray:
+    """``(256, k)`` codes of ``quantize((pixel - mean) / std)`` with the tensor's own scale and
+    zero point; ``k`` is 1 for one normalization, else ``channels``."""
+    levels = np.arange(256, dtype=np.float32)[:, None]
+    mean = np.asarray(norm.mean, np.float32)
+    std = np.asarray(norm.std, np.float32)
+    k = 1 if mean.size == 1 and std.size == 1 else channels
+    real: np.ndarray = (levels - np.broadcast_to(mean, (k,))) / np.broadcast_to(std, (k,))
+    return quantize(real, QuantParams((quant.scale,), (quant.zero_point,)), dtype)
+
+
+def input_range(
+    dtype: np.dtype,
+    quant: QuantParams,
+    *,
+    options: Normalization | None = None,
+    metadata: Normalization | None = None,
+    family: Normalization | None = None,
+    source: str = "model",
+) -> InputRange:
+    """Decide, once per model, the float range its image input expects. Every task uses this.
+
+    In order: the user's ``options``; the model's ``metadata``; the model ``family``'s
+    convention (YOLO: [0, 1]); else, for an integer input whose quantization maps the codes
+    onto a usual range ([0, 1], [-1, 1], [0, 255] ...), the codes are the pixels (uint8) or
+    ``pixel - 128`` (int8) as the TFLite Task Library feeds them; else the same is assumed
+    and a warning, once per model, says so and names the ``--mean/--std`` override. Float
+    inputs with nothing known take raw 0..255.
+    """
+    if options is not None:
+        return InputRange(options, RangeSource.OPTIONS)
+    if metadata is not None:
+        return InputRange(metadata, RangeSource.METADATA)
+    if family is not None:
+        return InputRange(family, RangeSource.FAMILY)
+    dt = np.dtype(dtype)
+    if dt in (np.dtype(np.uint8), np.dtype(np.int8)) and quant.quantized and not quant.per_channel:
+        if _is_plain(dt, quant):
+            return InputRange(None, RangeSource.QUANTIZATION)
+        key = f"{source}:{quant.scale}:{quant.zero_point}"
+        if key not in _warned:
+            _warned.add(key)
+            feed = "pixel - 128" if dt == np.dtype(np.int8) else "the raw pixels"
+            log.warning(
+                "%s: the input's float range is unknown (no metadata, %s input with scale %.6g, zero "
+                "point %d); assuming it takes %s; pass --mean/--std (normalization=) if it expects "
+                "another range",
+                source,
+                dt.name,
+                quant.scale,
+                quant.zero_point,
+                feed,
+            )
+    return InputRange(None, RangeSource.ASSUMED)
+
+
 @dataclass(frozen=True)
 class InputFormat:
-    """What the model's input tensor wants: ``(height, width, channels)``, dtype and values."""
+    """What the model's input tensor wants: ``(height, width, channels)``, dtype and values.
+
+    ``channels_first``: the tensor is NCHW (``[1, C, H, W]``), else NHWC.
+    """
 
     height: int
     width: int
@@ -136,58 +246,96 @@ class InputFormat:
     color: ColorSpace
     normalization: Normalization | None = None
     lut: np.ndarray | None = None
+    channels_first: bool = False
+    range_source: RangeSource = RangeSource.ASSUMED
+
+
+def image_layout(shape: tuple[int, ...]) -> tuple[int, int, int, bool] | None:
+    """``(height, width, channels, channels_first)`` of an image tensor shape, else None.
+
+    ``[1, H, W, C]`` (or ``[H, W, C]``) with C in (1, 3) is NHWC; ``[1, C, H, W]`` with C in
+    (1, 3) and W not in (1, 3) is NCHW (as PyTorch exporters write it).
+    """
+    if len(shape) == 3:
+        shape = (1, *shape)
+        if shape[3] not in (1, 3):
+            return None
+    if len(shape) != 4 or shape[0] != 1:
+        return None
+    if shape[3] in (1, 3) and min(shape[1:3]) >= 1:
+        return int(shape[1]), int(shape[2]), int(shape[3]), False
+    if shape[1] in (1, 3) and min(shape[2:4]) >= 1:
+        return int(shape[2]), int(shape[3]), int(shape[1]), True
+    return None
 
 
 def input_format(
     shape: tuple[int, ...],
     dtype: np.dtype,
     quant: QuantParams,
-    normalization: Normalization | None,
+    normalization: Normalization | None = None,
     *,
     normalization_is_explicit: bool = False,
+    value_range: InputRange | None = None,
     color: ColorSpace = ColorSpace.UNKNOWN,
 ) -> InputFormat:
     """Decide once, at load time, how frames are written into an input tensor.
 
-    Quantized uint8 inputs take raw pixels (the convention of the TFLite Task Library and
-    MediaPipe: the quantization already encodes the normalization); int8 inputs take
-    ``pixel - 128``. Only a normalization the user passed explicitly overrides that, through
-    a lookup table. Float inputs use ``(pixel - mean) / std``, from the user, else the
-    metadata, else raw 0..255 values.
+    The float range comes from ``value_range`` (see :func:`input_range`); without it,
+    ``normalization`` is the user's (``normalization_is_explicit``) or the metadata's. A
+    quantized input then gets a lookup table ``quantize((pixel - mean) / std)`` built from
+    the tensor's own scale and zero point, and raw pixels when that table is the identity.
+    A range that is not the user's and that the raw-pixel convention already meets within
+    one code keeps the convention (models with metadata whose quantization encodes it).
+    Float inputs use ``(pixel - mean) / std`` (raw 0..255 when nothing is known).
 
     Raises:
-        UnsupportedModelError: the tensor is not ``[1, H, W, C]`` with C in (1, 3), or of a
-            dtype no image can be written to.
+        UnsupportedModelError: the tensor is not ``[1, H, W, C]`` or ``[1, C, H, W]`` with C
+            in (1, 3), or of a dtype no image can be written to.
     """
-    if len(shape) == 3:
-        shape = (1, *shape)
-    if len(shape) != 4 or shape[0] != 1 or shape[3] not in (1, 3) or min(shape[1:3]) < 1:
+    layout = image_layout(tuple(shape))
+    if layout is None:
         raise UnsupportedModelError(
-            f"expected an image input of shape [1, height, width, 1 or 3] (NHWC), found {list(shape)}"
+            "expected an image input of shape [1, height, width, 1 or 3] (NHWC) or [1, 1 or 3, height, "
+            f"width] (NCHW), found {list(shape)}"
         )
-    h, w, c = int(shape[1]), int(shape[2]), int(shape[3])
+    h, w, c, cf = layout
     dt = np.dtype(dtype)
+    if value_range is None:
+        if normalization_is_explicit and normalization is not None:
+            value_range = InputRange(normalization, RangeSource.OPTIONS)
+        elif normalization is not None:
+            value_range = InputRange(normalization, RangeSource.METADATA)
+        else:
+            value_range = InputRange(None, RangeSource.ASSUMED)
+    norm, src = value_range.normalization, value_range.source
     if c == 1:
         color = ColorSpace.GRAYSCALE
     elif color in (ColorSpace.GRAYSCALE, ColorSpace.UNKNOWN):
         color = ColorSpace.RGB
+    if norm is not None and (len(norm.mean) not in (1, c) or len(norm.std) not in (1, c)):
+        raise OptionsError(
+            f"normalization has {len(norm.mean)} mean and {len(norm.std)} std values; expected 1 or {c} "
+            f"(the input's channels)"
+        )
+
+    def fmt(mapping: ValueMapping, n: Normalization | None, lut: np.ndarray | None = None) -> InputFormat:
+        return InputFormat(h, w, c, dt, mapping, color, n, lut, cf, src)
+
     if dt in (np.dtype(np.uint8), np.dtype(np.int8)):
-        if normalization is not None and normalization_is_explicit and quant.quantized:
-            levels = np.arange(256, dtype=np.float32)[:, None]
-            real = (levels - np.asarray(normalization.mean, np.float32)) / np.asarray(
-                normalization.std, np.float32
-            )
-            lut = quantize(real, QuantParams((quant.scale,), (quant.zero_point,)), dt)
-            if dt == np.uint8 and np.array_equal(lut[:, 0], np.arange(256)) and lut.shape[1] == 1:
-                return InputFormat(h, w, c, dt, ValueMapping.RAW, color, normalization)
-            return InputFormat(h, w, c, dt, ValueMapping.LUT, color, normalization, lut.view(np.uint8))
+        convention = _convention_codes(dt)
+        if norm is not None and quant.quantized and not quant.per_channel:
+            lut = _lut(dt, quant, norm, c)
+            near = np.abs(lut.astype(np.int16) - convention[:, None]).max() <= 1
+            if src is RangeSource.OPTIONS or not near:
+                if dt == np.uint8 and lut.shape[1] == 1 and np.array_equal(lut[:, 0], convention):
+                    return fmt(ValueMapping.RAW, norm)
+                return fmt(ValueMapping.LUT, norm, lut.view(np.uint8))
         if dt == np.uint8:
-            return InputFormat(h, w, c, dt, ValueMapping.RAW, color, normalization)
-        lut = (np.arange(256, dtype=np.int16) - 128).astype(np.int8).view(np.uint8)[:, None]
-        return InputFormat(h, w, c, dt, ValueMapping.LUT, color, normalization, lut)
+            return fmt(ValueMapping.RAW, norm)
+        return fmt(ValueMapping.LUT, norm, convention.astype(np.int8).view(np.uint8)[:, None])
     if dt in (np.dtype(np.float32), np.dtype(np.float16)):
-        norm = normalization or Normalization((0.0,), (1.0,))
-        return InputFormat(h, w, c, dt, ValueMapping.AFFINE, color, norm)
+        return fmt(ValueMapping.AFFINE, norm or Normalization((0.0,), (1.0,)))
     raise UnsupportedModelError(f"expected a uint8, int8 or float32 image input, found dtype {dt}")
 
 
@@ -277,7 +425,12 @@ class Preprocessor:
         """
         t = Transform.plan((image.shape[1], image.shape[0]), (self.fmt.width, self.fmt.height), self.mode)
         fmt = self.fmt
-        direct = fmt.mapping is ValueMapping.RAW and fmt.channels == 3 and fmt.color is ColorSpace.RGB
+        direct = (
+            fmt.mapping is ValueMapping.RAW
+            and fmt.channels == 3
+            and fmt.color is ColorSpace.RGB
+            and not fmt.channels_first
+        )
         rgb = dst if direct else self._rgb
         self._resize_into(image, t, rgb)
         if direct:
@@ -288,6 +441,9 @@ class Preprocessor:
             px = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR, dst=self._lut_in)
         else:
             px = rgb
+        if fmt.channels_first:
+            self._write_chw(px, dst)
+            return t
         if fmt.mapping is ValueMapping.RAW:
             dst[...] = px
         elif fmt.mapping is ValueMapping.LUT:
@@ -302,3 +458,20 @@ class Preprocessor:
             np.multiply(px, self._alpha, out=dst, casting="unsafe")
             np.add(dst, self._beta, out=dst, casting="unsafe")
         return t
+
+    def _write_chw(self, px: np.ndarray, dst: np.ndarray) -> None:
+        """Map ``(H, W, C)`` uint8 pixels into a ``(C, H, W)`` tensor view, one plane at a time."""
+        fmt = self.fmt
+        for ch in range(fmt.channels):
+            plane = px[:, :, ch]
+            out = dst[ch]
+            if fmt.mapping is ValueMapping.RAW:
+                out[...] = plane
+            elif fmt.mapping is ValueMapping.LUT:
+                assert fmt.lut is not None
+                table = fmt.lut[:, ch if fmt.lut.shape[1] > 1 else 0]
+                out.view(np.uint8)[...] = table[plane]
+            else:
+                k = ch if self._alpha.size > 1 else 0
+                np.multiply(plane, self._alpha.reshape(-1)[k], out=out, casting="unsafe")
+                np.add(out, self._beta.reshape(-1)[k], out=out, casting="unsafe")

@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
         description='Prints one JSON object: {"latency_ms": {"p50", "p90", "p99", "mean"}, "first_invoke_ms", '
         '"load_ms", "rss_mb"}. Inputs are random data of the model\'s input type; only invoke is timed.',
     )
-    add_model_args(p, labels=False)
+    add_model_args(p, labels=False, normalization=False)  # bench feeds random tensors
     p.add_argument("--runs", type=positive_int, default=100, help="timed invokes (default 100)")
     p.add_argument("--warmup", type=int, default=5, help="untimed invokes after the first (default 5)")
     p.set_defaults(func=run)

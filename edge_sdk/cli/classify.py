@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import add_model_args, emit, iter_frames, positive_int, probability, resolve_model_args
+from .common import (
+    add_model_args,
+    emit,
+    iter_frames,
+    normalization_from_args,
+    positive_int,
+    probability,
+    resolve_model_args,
+)
 
 
 def register(sub: Any) -> None:
@@ -45,10 +53,12 @@ def run(args: argparse.Namespace) -> int:
         base=BaseOptions(
             model=model_path, labels=args.labels, accelerator=accelerator, num_threads=args.threads
         ),
+        normalization=normalization_from_args(args),
     )
     clf = create_task(TaskKind.CLASSIFY, options)
     assert isinstance(clf, Classifier)
     for frame in iter_frames(args.sources):
+        clf.model.track_source(frame.source)
         result = clf.classify(frame.image)
         emit(
             {

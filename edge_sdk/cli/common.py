@@ -46,8 +46,44 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_model_args(p: argparse.ArgumentParser, *, labels: bool = True) -> None:
+def floats(text: str) -> tuple[float, ...]:
+    """argparse type for ``--mean``/``--std``: one number or three, comma or space separated."""
+    try:
+        values = tuple(float(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected one number or 'a,b,c', got {text!r}") from None
+    if len(values) not in (1, 3):
+        raise argparse.ArgumentTypeError(f"expected 1 or 3 numbers, got {len(values)} in {text!r}")
+    return values
+
+
+def add_normalization_args(p: Any) -> None:
+    """``--mean``/``--std``: the float range the model's input expects, ``(pixel - mean) / std``."""
+    p.add_argument(
+        "--mean",
+        type=floats,
+        default=None,
+        help="input normalization (pixel - mean) / std: mean, 1 value or 3 (per channel); "
+        "overrides the model's metadata (e.g. 127 with --std 128 for Coral's EfficientNet-EdgeTPU)",
+    )
+    p.add_argument("--std", type=floats, default=None, help="input normalization std (> 0), 1 or 3 values")
+
+
+def normalization_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~edge_sdk.metadata.Normalization` of ``--mean``/``--std``, or None.
+
+    Raises:
+        OptionsError: only one is given, or a std is not > 0.
+    """
+    from ..metadata import Normalization  # lazy: CLI start-up
+
+    return Normalization.from_options(getattr(args, "mean", None), getattr(args, "std", None))
+
+
+def add_model_args(p: argparse.ArgumentParser, *, labels: bool = True, normalization: bool = True) -> None:
     p.add_argument("--model", "-m", required=True, help="path to the .tflite model")
+    if normalization:
+        add_normalization_args(p)
     if labels:
         p.add_argument(
             "--labels",

@@ -7,7 +7,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .common import add_model_args, emit, iter_frames, positive_int, probability, resolve_model_args
+from .common import (
+    add_model_args,
+    emit,
+    iter_frames,
+    normalization_from_args,
+    positive_int,
+    probability,
+    resolve_model_args,
+)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
@@ -57,7 +65,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--head",
-        choices=["ssd", "yolov8", "yolov5"],
+        choices=["ssd", "yolov8", "yolov5", "end2end"],
         default=None,
         help="the model's output layout (default: detected from its outputs and metadata)",
     )
@@ -114,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         base=BaseOptions(
             model=model_path, labels=args.labels, accelerator=accelerator, num_threads=args.threads
         ),
+        normalization=normalization_from_args(args),
     )
     det = create_task(TaskKind.DETECT, options)
     assert isinstance(det, Detector)
@@ -128,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     taken: set[Path] = set()
     guard = OutputGuard(_input_files(args), overwrite=args.overwrite, error=OptionsError)
     for frame in iter_frames(args.sources):
+        det.model.track_source(frame.source)
         result = det.detect(frame.image)
         emit(
             {

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from .common import cosine, emit, iter_frames, positive_int, probability
+from .common import cosine, emit, floats, iter_frames, normalization_from_args, positive_int, probability
 
 
 def _gallery_arg(p: argparse.ArgumentParser) -> None:
@@ -48,6 +48,15 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         "--accelerator", "-a", default=None, help="cpu, cpu:N, edgetpu[:usb[:N]|:pci:N] (default: cpu)"
     )
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: every core)")
+    p.add_argument(
+        "--mean",
+        type=floats,
+        default=None,
+        help="embedder input normalization (pixel - mean) / std: mean, 1 or 3 values (default: its metadata)",
+    )
+    p.add_argument(
+        "--std", type=floats, default=None, help="embedder input normalization std (> 0), 1 or 3 values"
+    )
 
 
 def register(sub: Any) -> None:
@@ -131,7 +140,12 @@ def _recognizer(args: argparse.Namespace, *, create: bool) -> Any:
         threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
         detector=FaceDetectorOptions(score_threshold=args.score, max_side=args.max_side),
         embedder=args.embedder,
-        base=BaseOptions(model=args.detector, accelerator=args.accelerator, num_threads=args.threads),
+        base=BaseOptions(
+            model=args.detector,
+            accelerator=args.accelerator,
+            num_threads=args.threads,
+            normalization=normalization_from_args(args),
+        ),
     )
     rec = create_task(TaskKind.FACES, options)
     assert isinstance(rec, FaceRecognizer)

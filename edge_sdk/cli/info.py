@@ -58,10 +58,12 @@ def describe(path: str) -> dict[str, Any]:
     inputs: list[dict[str, Any]] = []
     outputs: list[dict[str, Any]] = []
     note = None
+    states: list[dict[str, Any]] = []
     try:
         model = Model(p)
-        inputs = [t.as_dict() for t in model.inputs]
-        outputs = [t.as_dict() for t in model.outputs]
+        inputs = [t.as_dict() for t in model.all_inputs]
+        outputs = [t.as_dict() for t in model.all_outputs]
+        states = [sp.as_dict() for sp in model.state_pairs]
         task = infer_task(model)
     except UnresolvedOpsError as exc:
         # Tensors are still readable from an interpreter that is never allocated.
@@ -78,6 +80,7 @@ def describe(path: str) -> dict[str, Any]:
         "needs_edgetpu": mf.needs_edgetpu,
         "inputs": inputs,
         "outputs": outputs,
+        "state_pairs": states,
         "metadata": meta.as_dict(),
         "labels": {str(k): [v.labels[i] for i in sorted(v.labels)] for k, v in meta.output_labels.items()},
         "ops": dict(sorted(mf.op_counts.items(), key=lambda kv: (-kv[1], kv[0]))),
@@ -104,7 +107,21 @@ def _text(d: dict[str, Any]) -> str:
             elif q:
                 qs = f"  q=per-channel over axis {q['axis']} ({len(q['scales'])} scales)"
             lines.append(f"  [{i}] {t['name']}  {t['shape']}  {t['dtype']}{qs}")
+    for sp in d["state_pairs"]:
+        lines.append(
+            f"state      {sp['input']} <- {sp['output']}  {sp['shape']} (paired by {sp['matched_by']})"
+        )
     md = d["metadata"]
+    if md.get("ultralytics"):
+        u = md["ultralytics"]
+        lines.append(
+            "ultralytics    "
+            + ", ".join(
+                f"{k} {u[k]}"
+                for k in ("task", "imgsz", "stride", "end2end", "kpt_shape", "channels")
+                if k in u
+            )
+        )
     if md["normalization"]:
         lines.append(f"normalization  mean {md['normalization']['mean']} std {md['normalization']['std']}")
     lines.append(f"color space    {md['color_space']}")

@@ -18,11 +18,11 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from .common import cosine, positive_int, probability
+from .common import add_normalization_args, cosine, positive_int, probability
 
 # command-line options that are config keys (argparse dest == config key)
 _KEYS = (
-    "task", "model", "source", "sink", "labels", "top_k", "threshold", "iou", "max_detections", "resize",
+    "task", "model", "source", "sink", "labels", "top_k", "threshold", "iou", "max_detections", "resize", "mean", "std",
     "embedder", "gallery", "score", "accelerator", "threads", "strict", "max_frames", "duration", "queue_size",
 )  # fmt: skip
 
@@ -71,6 +71,7 @@ def register(sub: Any) -> None:
     g.add_argument("--iou", type=probability, default=None, help="detect: NMS IoU threshold")
     g.add_argument("--max-detections", type=positive_int, default=None, help="detect: at most K per frame")
     g.add_argument("--resize", choices=["stretch", "letterbox", "center_crop"], default=None)
+    add_normalization_args(g)
     g.add_argument("--embedder", "-e", default=None, help="faces: embedder .tflite")
     g.add_argument("--gallery", "-g", default=None, help="faces: gallery of enrolled identities")
     g.add_argument("--score", type=probability, default=None, help="faces: minimum detection score")

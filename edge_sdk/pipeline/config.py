@@ -30,6 +30,7 @@ from typing import Any
 from devices.pairing import resolve_model
 
 from ..errors import OptionsError
+from ..metadata import Normalization
 from ..preprocess import ResizeMode
 from ..safe_io import CONFIG_MAX_BYTES, read_regular_file
 from ..sinks import Sink, open_sink
@@ -48,8 +49,8 @@ SinkSpec = str | Mapping[str, Any]
 
 # options that only some tasks take (threshold applies to all, with a per-task meaning)
 _APPLIES: dict[TaskKind, frozenset[str]] = {
-    TaskKind.CLASSIFY: frozenset({"labels", "top_k", "resize"}),
-    TaskKind.DETECT: frozenset({"labels", "iou", "max_detections", "resize"}),
+    TaskKind.CLASSIFY: frozenset({"labels", "top_k", "resize", "mean", "std"}),
+    TaskKind.DETECT: frozenset({"labels", "iou", "max_detections", "resize", "mean", "std"}),
     TaskKind.FACES: frozenset({"embedder", "gallery", "score"}),
 }
 _TASK_OPTIONS = frozenset().union(*_APPLIES.values())
@@ -69,6 +70,8 @@ class RunConfig:
         threshold: minimum score (classify/detect) or match cosine (faces).
         iou, max_detections: detector NMS IoU and cap.
         resize: ``stretch``, ``letterbox`` or ``center_crop`` (classify/detect).
+        mean, std: input normalization ``(pixel - mean) / std``, one value or one per channel,
+            std > 0 (classify/detect; default: the model's metadata).
         embedder, gallery, score: faces only: embedder .tflite, gallery file, detection score.
         accelerator, threads, strict: as for ``edge-sdk classify``.
         max_frames, duration: stop after this many frames / seconds.
@@ -88,6 +91,8 @@ class RunConfig:
     iou: float | None = None
     max_detections: int | None = None
     resize: str | None = None
+    mean: float | tuple[float, ...] | None = None
+    std: float | tuple[float, ...] | None = None
     embedder: str | None = None
     gallery: str | None = None
     score: float | None = None
@@ -137,6 +142,11 @@ class RunConfig:
         int_in("max_frames", self.max_frames, 1, 1e12, optional=True)
         if self.resize is not None and self.resize not in ("stretch", "letterbox", "center_crop"):
             raise OptionsError(f"resize must be stretch, letterbox or center_crop, got {self.resize!r}")
+        if isinstance(self.mean, list):
+            object.__setattr__(self, "mean", tuple(self.mean))
+        if isinstance(self.std, list):
+            object.__setattr__(self, "std", tuple(self.std))
+        Normalization.from_options(self.mean, self.std)
         is_bool("strict", self.strict)
         # the pipeline options check the rest (duration, queue_size, drop_oldest)
         self.pipeline_options()
@@ -220,7 +230,11 @@ class RunConfig:
         assert self.model is not None
         model_path, accelerator = resolve_model(self.model, self.accelerator, strict=self.strict)
         base = BaseOptions(
-            model=model_path, labels=self.labels, accelerator=accelerator, num_threads=self.threads
+            model=model_path,
+            labels=self.labels,
+            accelerator=accelerator,
+            num_threads=self.threads,
+            normalization=Normalization.from_options(self.mean, self.std),
         )
         if self.task is TaskKind.CLASSIFY:
             options = ClassifierOptions(

@@ -78,6 +78,7 @@ class ClassifyTask:
         self.classifier = classifier
 
     def __call__(self, frame: Frame) -> TaskResult:
+        self.classifier.model.track_source(frame.source)  # a stateful model restarts per source
         result = self.classifier.classify(frame.image)
         return TaskResult(frame, self.kind, result, self.classifier.last_timing.as_dict())
 
@@ -94,6 +95,7 @@ class DetectTask:
         self.detector = detector
 
     def __call__(self, frame: Frame) -> TaskResult:
+        self.detector.model.track_source(frame.source)  # a stateful model restarts per source
         result = self.detector.detect(frame.image)
         return TaskResult(frame, self.kind, result, self.detector.last_timing.as_dict())
 

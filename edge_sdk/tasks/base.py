@@ -100,7 +100,7 @@ class BaseOptions:
             :class:`~edge_sdk.delegates.Accelerator` (default: CPU on every core).
         num_threads: XNNPACK threads (>= 1; default from the accelerator spec).
         normalization: for float inputs without metadata; a task's own ``normalization``
-            option, when set, wins.
+            option, when set, wins (for faces: the embedder's).
 
     Raises:
         OptionsError: a wrong type or a thread count below 1.

@@ -29,8 +29,9 @@ class ClassifierOptions:
 
     ``top_k``: how many categories to return (>= 1). ``threshold``: minimum score in [0, 1].
     ``resize``: how frames are fitted (default: metadata, else stretch, as the TFLite Task
-    Library does). ``normalization``: for float inputs without metadata. ``base``: the model,
-    labels and accelerator, for :func:`~edge_sdk.tasks.registry.create_task`.
+    Library does). ``normalization``: the float range the input expects, ``(pixel - mean) /
+    std``; overrides the metadata (see :func:`edge_sdk.preprocess.input_range`). ``base``: the
+    model, labels and accelerator, for :func:`~edge_sdk.tasks.registry.create_task`.
     """
 
     top_k: int = 5
@@ -104,6 +105,7 @@ class Classifier(Task):
             resize=self.options.resize,
             normalization=self.options.normalization,
             interpolation=self.options.interpolation,
+            family=self.model.metadata.family_normalization,
         )
         self.last_timing = Timing()
 

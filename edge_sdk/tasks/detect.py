@@ -25,7 +25,7 @@ from ..labels import LabelMap
 from ..metadata import Normalization
 from ..model import Model
 from ..nms import nms
-from ..preprocess import Interpolation, ResizeMode, Transform
+from ..preprocess import YOLO_NORMALIZATION, Interpolation, ResizeMode, Transform
 from ..results import Detections
 from ..validate import instance_of, int_at_least, is_bool, number_in
 from .base import BaseOptions, Task, TaskKind
@@ -68,8 +68,9 @@ class DetectorOptions:
         class_agnostic: NMS across classes (boxes of different classes suppress each other).
         resize: how frames are fitted (default: metadata, else STRETCH for SSD and LETTERBOX
             for YOLO).
-        normalization: for float inputs: ``(pixel - mean) / std`` (default: metadata, else
-            [0, 1] for YOLO, as Ultralytics trains, and raw 0..255 for SSD).
+        normalization: the float range the input expects, ``(pixel - mean) / std``, for float
+            and quantized inputs (default: metadata, else [0, 1] for YOLO, as Ultralytics
+            trains, else see :func:`edge_sdk.preprocess.input_range`).
         interpolation: resampling filter of the resize.
         head: force an output layout instead of detecting it.
         box_coordinates: force a YOLO head's box units instead of detecting them.
@@ -229,19 +230,12 @@ class Detector(Task):
         )
         self._deny = _resolve_class_refs(opts.exclude, self.labels, self.num_classes, "exclude")
         is_yolo = self.decoder.head is not DetectorHead.SSD
-        normalization = opts.normalization
-        if (
-            normalization is None
-            and is_yolo
-            and self.model.metadata.normalization is None
-            and not self.model.input.quant.quantized
-        ):
-            normalization = Normalization((0.0,), (255.0,))
         self.iou = opts.iou if opts.iou is not None else (DEFAULT_IOU if self.decoder.needs_nms else None)
         self.runner = ImageRunner(
             self.model,
             resize=opts.resize,
-            normalization=normalization,
+            normalization=opts.normalization,
+            family=YOLO_NORMALIZATION if is_yolo else self.model.metadata.family_normalization,
             interpolation=opts.interpolation,
             default_resize=ResizeMode.LETTERBOX if is_yolo else ResizeMode.STRETCH,
             pad_value=YOLO_PAD_VALUE if is_yolo else 0,

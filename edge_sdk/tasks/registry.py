@@ -18,6 +18,7 @@ from ..modelfile import DETECTION_POSTPROCESS_OP
 from .base import MODEL_TASKS, UNKNOWN_MODEL_TASK, BaseOptions, Task, TaskKind
 from .classify import Classifier, ClassifierOptions
 from .detect import Detector, DetectorOptions
+from .faces.embedder import load_embedder
 from .faces.gallery import Gallery
 from .faces.options import FaceDetectorOptions
 from .faces.recognizer import FaceRecognizer, RecognizerOptions
@@ -67,9 +68,18 @@ def _recognizer(options: RecognizerOptions) -> FaceRecognizer:
     base = _base(options, TaskKind.FACES)
     if isinstance(base.model, (bytes, Model)):
         raise OptionsError(f"the faces task takes a face detector file path, got {type(base.model).__name__}")
+    embedder: Any = options.embedder
+    if base.normalization is not None and embedder is not None:
+        # --mean/--std of the faces commands are the embedder's (the detectors have known ranges)
+        embedder = load_embedder(
+            embedder,
+            accelerator=base.accelerator,
+            num_threads=base.num_threads,
+            normalization=base.normalization,
+        )
     rec = FaceRecognizer(
         base.model,
-        embedder=options.embedder,
+        embedder=embedder,
         options=options,
         accelerator=base.accelerator,
         num_threads=base.num_threads,

@@ -16,7 +16,7 @@ from ..image import as_rgb
 from ..labels import LabelMap
 from ..metadata import ColorSpace, Normalization
 from ..model import Model
-from ..preprocess import Interpolation, Preprocessor, ResizeMode, Transform, input_format
+from ..preprocess import Interpolation, Preprocessor, ResizeMode, Transform, input_format, input_range
 
 
 @dataclass
@@ -44,10 +44,11 @@ class ImageRunner:
     """Preprocess a frame into a model's image input and invoke it.
 
     Args:
-        model: the loaded model; its first input must be an NHWC image tensor.
+        model: the loaded model; its first input must be an NHWC or NCHW image tensor.
         resize: how frames are fitted; default from the model's metadata, else ``default_resize``.
-        normalization: ``(pixel - mean) / std`` for float inputs (and, when given, for
-            quantized ones); default from the metadata.
+        normalization: the user's ``(pixel - mean) / std``; it overrides the metadata, which
+            overrides ``family`` (the model family's convention, e.g. YOLO's [0, 1]). See
+            :func:`edge_sdk.preprocess.input_range`.
 
     Raises:
         UnsupportedModelError: the first input is not an image tensor.
@@ -62,18 +63,26 @@ class ImageRunner:
         interpolation: Interpolation = Interpolation.LINEAR,
         default_resize: ResizeMode = ResizeMode.STRETCH,
         pad_value: int = 0,
+        family: Normalization | None = None,
     ) -> None:
         self.model = model
         meta = model.metadata
         spec = model.input
         if resize is None:
             resize = ResizeMode(meta.resize) if meta.resize else default_resize
+        self.value_range = input_range(
+            spec.dtype,
+            spec.quant,
+            options=normalization,
+            metadata=meta.normalization,
+            family=family,
+            source=model.source,
+        )
         self.format = input_format(
             spec.shape,
             spec.dtype,
             spec.quant,
-            normalization or meta.normalization,
-            normalization_is_explicit=normalization is not None,
+            value_range=self.value_range,
             color=meta.color_space if meta.color_space is not ColorSpace.UNKNOWN else ColorSpace.RGB,
         )
         self.preprocessor = Preprocessor(self.format, resize, interpolation, pad_value)

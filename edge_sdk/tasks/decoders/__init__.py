@@ -10,7 +10,9 @@ Supported layouts (see :func:`select_decoder`):
 - ``TFLite_Detection_PostProcess`` (SSD and friends): four outputs, boxes, classes, scores
   and count, found by the op's own output order, else by name and shape;
 - YOLOv8 / YOLO11 heads ``[1, 4+nc, N]`` or ``[1, N, 4+nc]``;
-- YOLOv5 heads ``[1, N, 5+nc]`` (with objectness).
+- YOLOv5 heads ``[1, N, 5+nc]`` (with objectness);
+- end-to-end heads ``[1, N, 6]`` (YOLOv10, YOLO26: ``x0, y0, x1, y1, score, class``, NMS
+  in the model).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class DetectorHead(str, enum.Enum):
     SSD = "ssd"  # TFLite_Detection_PostProcess: boxes, classes, scores, count
     YOLOV8 = "yolov8"  # [1, 4+nc, N] or [1, N, 4+nc]: cx, cy, w, h, class scores (also YOLO11)
     YOLOV5 = "yolov5"  # [1, N, 5+nc]: cx, cy, w, h, objectness, class scores
+    END2END = "end2end"  # [1, N, 6]: x0, y0, x1, y1, score, class after NMS in the model
 
 
 class BoxCoordinates(str, enum.Enum):
@@ -126,12 +129,23 @@ def select_decoder(
         ssd = SsdDecoder.from_model(model, required=head is DetectorHead.SSD)
         if ssd is not None:
             return ssd
+    if head in (None, DetectorHead.END2END):
+        from .e2e import EndToEndDecoder  # lazy: e2e imports this package (import cycle)
+
+        e2e = EndToEndDecoder.from_model(model, head=head, coordinates=coordinates)
+        if e2e is not None:
+            return e2e
+        if head is DetectorHead.END2END:
+            raise UnsupportedModelError(
+                f"{model.source}: expected one end-to-end output [1, N, 6]; found outputs: "
+                f"{describe_outputs(model.outputs)}"
+            )
     yolo = YoloDecoder.from_model(model, head=head, num_labels=num_labels, coordinates=coordinates)
     if yolo is not None:
         return yolo
     raise UnsupportedModelError(
         f"{model.source}: unknown detection output layout; expected TFLite_Detection_PostProcess "
         "(4 outputs: boxes [1,N,4], classes [1,N], scores [1,N], count [1]), a YOLOv8 head "
-        "[1,4+nc,N]/[1,N,4+nc] or a YOLOv5 head [1,N,5+nc]; found outputs: "
+        "[1,4+nc,N]/[1,N,4+nc], a YOLOv5 head [1,N,5+nc] or an end-to-end head [1,N,6]; found outputs: "
         f"{describe_outputs(model.outputs)}"
     )

@@ -23,6 +23,7 @@ import numpy as np
 
 from ...errors import UnsupportedModelError
 from ...modelfile import DETECTION_POSTPROCESS_OP
+from ...preprocess import image_layout
 from . import Candidates, DetectorHead, describe_outputs
 
 if TYPE_CHECKING:
@@ -149,7 +150,8 @@ class SsdDecoder:
         if keep.size == 0:
             return Candidates.empty()
         yxyx = model.output(self.boxes).reshape(-1, 4)[keep]
-        w, h = model.input.shape[2], model.input.shape[1]
+        layout = image_layout(model.input.shape)
+        h, w = (layout[0], layout[1]) if layout else (model.input.shape[1], model.input.shape[2])
         xyxy = np.empty((keep.size, 4), np.float32)
         xyxy[:, 0] = yxyx[:, 1] * w
         xyxy[:, 1] = yxyx[:, 0] * h

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...errors import UnsupportedModelError
+from ...preprocess import image_layout
 from ...quant import QuantParams, dequantize
 from . import BoxCoordinates, Candidates, DetectorHead, describe_outputs
 
@@ -121,7 +122,8 @@ class YoloDecoder:
         channels_first = shape[1] < shape[2]
         c = min(shape[1:])
         n = max(shape[1:])
-        in_h, in_w = model.input.shape[1], model.input.shape[2]
+        layout = image_layout(model.input.shape)
+        in_h, in_w = (layout[0], layout[1]) if layout else (model.input.shape[1], model.input.shape[2])
         meta = model.metadata.extra
 
         reason = ""

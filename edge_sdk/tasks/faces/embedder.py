@@ -131,8 +131,11 @@ def load_embedder(
     *,
     accelerator: Any = None,
     num_threads: int | None = None,
+    normalization: Normalization | None = None,
 ) -> FaceEmbedder:
     """A :class:`FaceEmbedder` from a path/model, ``$EDGE_SDK_FACE_EMBEDDER``, or an error.
+
+    ``normalization``: the user's input ``(pixel - mean) / std`` (``--mean/--std``).
 
     Raises:
         ModelNotFoundError: none given and the variable is unset (the message says how to
@@ -143,4 +146,4 @@ def load_embedder(
     if model is None:
         env = os.environ.get(EMBEDDER_ENV)
         model = Path(env) if env else None
-    return FaceEmbedder(model, accelerator=accelerator, num_threads=num_threads)
+    return FaceEmbedder(model, normalization=normalization, accelerator=accelerator, num_threads=num_threads)
