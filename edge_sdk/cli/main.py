@@ -18,7 +18,9 @@ from ..errors import EdgeSdkError
 # Subcommand modules, in the order ``--help`` lists them. Each defines ``register(subparsers)``
 # and sets ``func`` on its parser; they are imported when the parser is built, and import
 # their heavy dependencies (TensorFlow for convert) only when run.
-SUBCOMMANDS = ("info", "classify", "demo", "devices", "faces", "bench", "convert", "detect", "run", "service")
+SUBCOMMANDS = (
+    "info", "classify", "demo", "devices", "faces", "bench", "convert", "detect", "segment", "pose", "run", "service",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

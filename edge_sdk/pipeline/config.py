@@ -37,7 +37,9 @@ from ..tasks.classify import ClassifierOptions
 from ..tasks.detect import DetectorOptions
 from ..tasks.faces.options import FaceDetectorOptions
 from ..tasks.faces.recognizer import DEFAULT_THRESHOLD, RecognizerOptions
+from ..tasks.pose import PoseEstimatorOptions
 from ..tasks.registry import TaskOptions, create_task
+from ..tasks.segment import SegmenterOptions
 from ..validate import int_in, is_bool, number_in
 from .engine import Pipeline, PipelineOptions, close_task
 from .service_options import ServiceOptions
@@ -50,6 +52,8 @@ _APPLIES: dict[TaskKind, frozenset[str]] = {
     TaskKind.CLASSIFY: frozenset({"labels", "top_k", "resize"}),
     TaskKind.DETECT: frozenset({"labels", "iou", "max_detections", "resize"}),
     TaskKind.FACES: frozenset({"embedder", "gallery", "score"}),
+    TaskKind.SEGMENT: frozenset({"labels", "resize"}),
+    TaskKind.POSE: frozenset({"iou", "max_detections", "resize"}),
 }
 _TASK_OPTIONS = frozenset().union(*_APPLIES.values())
 
@@ -59,15 +63,17 @@ class RunConfig:
     """Everything ``edge-sdk run`` needs, checked when built.
 
     Attributes:
-        task: ``classify``, ``detect`` or ``faces``.
+        task: ``classify``, ``detect``, ``faces``, ``segment`` or ``pose``.
         model: the .tflite model (for ``faces``: the face detector, .tflite or YuNet .onnx;
             default ``$EDGE_SDK_FACE_DETECTOR`` or the installed BlazeFace).
         source: a source URI (file, folder, glob, camera, stream).
         sink: sink URIs or ``{"uri": ..., options}`` objects (at least one).
-        labels: label file (classify/detect). top_k: classes per frame (classify).
-        threshold: minimum score (classify/detect) or match cosine (faces).
-        iou, max_detections: detector NMS IoU and cap.
-        resize: ``stretch``, ``letterbox`` or ``center_crop`` (classify/detect).
+        labels: label file (classify/detect/segment). top_k: classes per frame (classify).
+        threshold: minimum score (classify/detect/pose), foreground probability (segment)
+            or match cosine (faces).
+        iou, max_detections: NMS IoU and cap of the detector (pose: YOLO pose NMS, poses
+            per frame).
+        resize: ``stretch``, ``letterbox`` or ``center_crop`` (every task but faces).
         embedder, gallery, score: faces only: embedder .tflite, gallery file, detection score.
         accelerator, threads, strict: as for ``edge-sdk classify``.
         max_frames, duration: stop after this many frames / seconds.
@@ -223,6 +229,20 @@ class RunConfig:
                 resize=resize,
                 base=base,
             )
+        elif self.task is TaskKind.SEGMENT:
+            seg: dict[str, Any] = {"resize": resize}
+            if self.threshold is not None:
+                seg["threshold"] = self.threshold
+            options = SegmenterOptions(**seg, base=base)
+        elif self.task is TaskKind.POSE:
+            pose: dict[str, Any] = {"resize": resize}
+            if self.threshold is not None:
+                pose["threshold"] = self.threshold
+            if self.iou is not None:
+                pose["iou"] = self.iou
+            if self.max_detections is not None:
+                pose["max_poses"] = self.max_detections
+            options = PoseEstimatorOptions(**pose, base=base)
         else:
             kw: dict[str, Any] = {"resize": resize}
             if self.threshold is not None:
