@@ -286,8 +286,12 @@ class Segmenter(Task):
         t0 = time.perf_counter()
         ids, conf = self.model.read_output(self._decode, 0)
         rows, cols = self._index(transform)
-        mask = ids[rows[:, None], cols[None, :]]
-        scores = None if conf is None else conf[rows[:, None], cols[None, :]]
+        identity = (rows.size, cols.size) == ids.shape and transform.source_size == transform.input_size
+        identity = identity and bool(rows[-1] == rows.size - 1 and cols[-1] == cols.size - 1)
+        mask = ids if identity else np.take(np.take(ids, rows, axis=0), cols, axis=1)
+        scores = None
+        if conf is not None:
+            scores = conf if identity else np.take(np.take(conf, rows, axis=0), cols, axis=1)
         result = Segmentation(mask, self._classes(mask), self.labels, scores)
         timing.postprocess_ms = (time.perf_counter() - t0) * 1e3
         self.last_timing = timing

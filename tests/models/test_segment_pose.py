@@ -390,3 +390,28 @@ def test_models_are_recognised_by_info(built, capsys: pytest.CaptureFixture[str]
         assert json.loads(capsys.readouterr().out)["task"] == task, name
     with Model(built("argmax64")) as m:
         assert infer_task(m) == "segmentation"
+
+
+def test_custom_op_posenet_is_refused_naming_the_op(built, tmp_path: Path) -> None:
+    """A model whose last op is the PoseNet decoder custom op (patched into a built model with
+    TF's flatbuffer schema) fails at load with the op's name, from a path and from bytes."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    data = built("pose_single").read_bytes()
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = 32  # CUSTOM
+    code.customCode = b"PosenetDecoderOp"
+    code.version = 1
+    m.operatorCodes.append(code)
+    op = m.subgraphs[0].operators[-1]
+    op.opcodeIndex = len(m.operatorCodes) - 1
+    op.builtinOptionsType, op.builtinOptions = 0, None
+    fb = flatbuffers.Builder(1024)
+    fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
+    path = tmp_path / "posenet.tflite"
+    path.write_bytes(bytes(fb.Output()))
+    for source in (path, path.read_bytes()):
+        with pytest.raises(UnsupportedModelError, match="custom op 'PosenetDecoderOp'.*not supported"):
+            PoseEstimator(source)
