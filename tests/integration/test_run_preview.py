@@ -197,7 +197,7 @@ def test_browser_shows_segmentation_and_pose_results(assets: Path, tmp_path: Pat
         summary = dom_text(dom, "summary")
         assert re.search(r"bird 1\d\.\d%", summary), summary
         assert dom_text(dom, "image-size") == "513x513"
-        _, kind, jpeg = get(sink.url + "frame.jpg")
+        _, _, jpeg = get(sink.url + "frame.jpg")
         drawn = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         # the bird's pixels are tinted by the overlay; the background is left as it was
         mask = result.result.mask  # type: ignore[union-attr]

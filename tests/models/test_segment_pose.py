@@ -413,5 +413,5 @@ def test_custom_op_posenet_is_refused_naming_the_op(built, tmp_path: Path) -> No
     path = tmp_path / "posenet.tflite"
     path.write_bytes(bytes(fb.Output()))
     for source in (path, path.read_bytes()):
-        with pytest.raises(UnsupportedModelError, match="custom op 'PosenetDecoderOp'.*not supported"):
+        with pytest.raises(UnsupportedModelError, match=r"custom op 'PosenetDecoderOp'.*not supported"):
             PoseEstimator(source)

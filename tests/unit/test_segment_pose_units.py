@@ -12,7 +12,7 @@ from edge_sdk.draw import draw_poses, draw_segmentation
 from edge_sdk.errors import EdgeSdkError, ImageError, OptionsError
 from edge_sdk.labels import LabelMap
 from edge_sdk.preprocess import ResizeMode, Transform
-from edge_sdk.results import COCO_KEYPOINTS, COCO_SKELETON, Poses, SegmentClass, Segmentation
+from edge_sdk.results import COCO_KEYPOINTS, COCO_SKELETON, Poses, Segmentation, SegmentClass
 from edge_sdk.tasks.pose import PoseEstimatorOptions
 from edge_sdk.tasks.segment import SegmenterOptions, source_index
 
