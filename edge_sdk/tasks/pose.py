@@ -43,7 +43,7 @@ from ..results import COCO_KEYPOINTS, Poses
 from ..validate import instance_of, int_at_least, number_in
 from .base import BaseOptions, Task, TaskKind
 from .decoders import describe_outputs
-from .decoders.yolo import NORMALIZED_LIMIT
+from .decoders.yolo import NORMALIZED_LIMIT, anchor_count
 from .detect import DEFAULT_IOU, YOLO_PAD_VALUE
 from .runner import ImageRunner, Timing
 
@@ -173,6 +173,9 @@ def select_head(model: Model, head: PoseHead | None, kpt_shape: tuple[int, int] 
         and shape[2] <= 5 + 3 * 200
         and kpt_shape is None
     )
+    if multi and len(model.input.shape) == 4:  # not a small YOLO detection head [1, 4+nc, N]
+        grid = anchor_count(int(model.input.shape[2]), int(model.input.shape[1]))
+        multi = shape[2] not in (grid, 3 * grid)
     yolo = False
     if kpt_shape is not None and len(shape) == 3 and shape[0] == 1:
         c, n = min(shape[1:]), max(shape[1:])

@@ -109,3 +109,17 @@ def test_output_files_never_replace_inputs_or_existing_files(tmp_path: Path) -> 
     again = OutputFiles(str(tmp_path / "m"), ".png", [str(src)], False, "mask")
     with pytest.raises(EdgeSdkError, match="--overwrite"):
         again.path(str(src), 0)
+
+
+def test_kpt_shape_comes_from_ultralytics_or_edge_sdk_metadata() -> None:
+    from types import SimpleNamespace
+
+    from edge_sdk.tasks.pose import metadata_kpt_shape
+
+    def model(**meta: object) -> object:
+        return SimpleNamespace(metadata=SimpleNamespace(extra=meta.pop("extra", {}), **meta))
+
+    assert metadata_kpt_shape(model(ultralytics={"task": "pose", "kpt_shape": [17, 3]})) == (17, 3)  # type: ignore[arg-type]
+    assert metadata_kpt_shape(model(extra={"kpt_shape": [5, 2]})) == (5, 2)  # type: ignore[arg-type]
+    assert metadata_kpt_shape(model(ultralytics={"task": "detect"})) is None  # type: ignore[arg-type]
+    assert metadata_kpt_shape(model(extra={"kpt_shape": "bad"})) is None  # type: ignore[arg-type]
