@@ -415,3 +415,27 @@ def test_custom_op_posenet_is_refused_naming_the_op(built, tmp_path: Path) -> No
     for source in (path, path.read_bytes()):
         with pytest.raises(UnsupportedModelError, match=r"custom op 'PosenetDecoderOp'.*not supported"):
             PoseEstimator(source)
+
+
+def test_run_command_with_a_segment_config_file(
+    assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = assets / SEG_ASSETS
+    config = tmp_path / "run.json"
+    config.write_text(
+        json.dumps(
+            {
+                "task": "segment",
+                "model": str(d / "deeplabv3_mnv2_dm05_pascal_quant.tflite"),
+                "labels": str(d / "pascal_voc_segmentation_labels.txt"),
+                "source": str(d / "bird_segmentation.bmp"),
+                "sink": ["jsonl:-"],
+            }
+        )
+    )
+    assert main(["run", "--config", str(config)]) == 0
+    rec = json.loads(capsys.readouterr().out.strip())
+    assert set(rec) == {"source", "frame", "classes", "timing_ms"}
+    assert max(rec["classes"][1:], key=lambda c: c["pixels"])["label"] == "bird"
+    assert main(["run", "--config", str(config), "--task", "pose"]) == 1  # labels do not apply to pose
+    assert "do not apply to task pose" in capsys.readouterr().err

@@ -123,3 +123,22 @@ def test_kpt_shape_comes_from_ultralytics_or_edge_sdk_metadata() -> None:
     assert metadata_kpt_shape(model(extra={"kpt_shape": [5, 2]})) == (5, 2)  # type: ignore[arg-type]
     assert metadata_kpt_shape(model(ultralytics={"task": "detect"})) is None  # type: ignore[arg-type]
     assert metadata_kpt_shape(model(extra={"kpt_shape": "bad"})) is None  # type: ignore[arg-type]
+
+
+def test_events_observe_classes_present_and_people() -> None:
+    from edge_sdk.frame import Frame
+    from edge_sdk.sinks.events import observe
+    from edge_sdk.tasks.base import TaskKind, TaskResult
+
+    frame = Frame(np.zeros((4, 4, 3), np.uint8), 0, 0.0, "x")
+    mask = np.zeros((4, 4), np.uint8)
+    mask[0, 0] = 3
+    seg = Segmentation(mask, (SegmentClass(0, "bg", 15, 15 / 16), SegmentClass(3, None, 1, 1 / 16)))
+    result = TaskResult(frame, TaskKind.SEGMENT, seg)
+    assert observe(result) == {("count", "bg"): 1, ("count", "#3"): 1}
+    assert observe(result, ["#3"]) == {("count", "#3"): 1}
+    assert result.record["classes"][1] == {"id": 3, "label": None, "pixels": 1, "fraction": 0.0625}
+    assert "mask" not in result.record
+    poses = TaskResult(frame, TaskKind.POSE, Poses(np.zeros((2, 17, 3)), np.array([0.9, 0.5])))
+    assert observe(poses) == {("count", "person"): 2}
+    assert len(poses.record["poses"]) == 2
