@@ -314,15 +314,18 @@ class PoseEstimator(Task):
 
     def _points(self, xy_in: np.ndarray, scores: np.ndarray, transform: Transform) -> np.ndarray:
         """``(N, K, 3)`` from input-pixel ``(N, K, 2)`` points and ``(N, K)`` scores."""
-        xy = transform.to_source(xy_in)
-        return np.concatenate([xy, np.clip(scores, 0.0, 1.0)[..., None]], axis=-1).astype(np.float32)
+        out = np.empty((*scores.shape, 3), np.float32)
+        out[..., 0] = (xy_in[..., 0] - transform.offset_x) / transform.scale_x  # Transform.to_source,
+        out[..., 1] = (xy_in[..., 1] - transform.offset_y) / transform.scale_y  # without its copies
+        np.minimum(np.maximum(scores, 0.0), 1.0, out=out[..., 2])
+        return out
 
     def _movenet(self, out: np.ndarray, transform: Transform) -> Poses:
         iw, ih = transform.input_size
         k = len(self.names)
         if self.head is PoseHead.MOVENET_SINGLE:
             kps = out.reshape(1, k, 3)
-            scores = np.clip(kps[:, :, 2], 0.0, 1.0).mean(axis=1)
+            scores = np.minimum(np.maximum(kps[:, :, 2], 0.0), 1.0).mean(axis=1)
             boxes = None
         else:
             kps = out[:, : k * 3].reshape(-1, k, 3)
