@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .labels import LabelMap
+
 
 @dataclass(frozen=True)
 class Category:
@@ -220,7 +222,7 @@ class Segmentation:
 
     mask: np.ndarray
     classes: tuple[SegmentClass, ...] = ()
-    labels: Any = None  # LabelMap | None (kept untyped so results import no task module)
+    labels: LabelMap | None = None
     scores: np.ndarray | None = None
 
     def __post_init__(self) -> None:

@@ -142,3 +142,22 @@ def test_events_observe_classes_present_and_people() -> None:
     poses = TaskResult(frame, TaskKind.POSE, Poses(np.zeros((2, 17, 3)), np.array([0.9, 0.5])))
     assert observe(poses) == {("count", "person"): 2}
     assert len(poses.record["poses"]) == 2
+
+
+def test_center_crop_index_and_16bit_png(tmp_path: Path) -> None:
+    import cv2
+
+    from edge_sdk.cli.segment import write_png
+
+    # 100x50 centre-cropped to a 50x50 region (x 25..75) for a 50x50 input
+    t = Transform.plan((100, 50), (50, 50), ResizeMode.CENTER_CROP)
+    rows, cols = source_index(t, (50, 50))
+    assert np.array_equal(cols[25:75], np.arange(50))
+    assert np.array_equal(rows, np.arange(50))
+    assert (cols[:25] == 0).all() and (cols[75:] == 49).all()  # cut off: the nearest id inside
+    ids = np.arange(300 * 4, dtype=np.int32).reshape(30, 40) % 300
+    write_png(tmp_path / "m.png", ids)
+    back = cv2.imread(str(tmp_path / "m.png"), cv2.IMREAD_UNCHANGED)
+    assert back.dtype == np.uint16 and np.array_equal(back, ids)
+    with pytest.raises(EdgeSdkError, match=r"0\.\.65535"):
+        write_png(tmp_path / "n.png", ids - 1)
