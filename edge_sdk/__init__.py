@@ -46,6 +46,12 @@ _EXPORTS = {
     "PipelineOptions": "edge_sdk.pipeline.options",
     "Sink": "edge_sdk.sinks.base",
     "TaskResult": "edge_sdk.tasks.base",
+    "Segmenter": "edge_sdk.tasks.segment",
+    "SegmenterOptions": "edge_sdk.tasks.segment",
+    "Segmentation": "edge_sdk.results",
+    "PoseEstimator": "edge_sdk.tasks.pose",
+    "PoseEstimatorOptions": "edge_sdk.tasks.pose",
+    "Poses": "edge_sdk.results",
 }
 
 if TYPE_CHECKING:  # the same names as _EXPORTS, so type checkers see every export
@@ -60,7 +66,7 @@ if TYPE_CHECKING:  # the same names as _EXPORTS, so type checkers see every expo
     from .pipeline.engine import Pipeline
     from .pipeline.options import PipelineOptions
     from .preprocess import ResizeMode, Transform
-    from .results import Category, Classification, Detections, Face
+    from .results import Category, Classification, Detections, Face, Poses, Segmentation
     from .sinks.base import Sink
     from .tasks.base import TaskResult
     from .tasks.classify import Classifier, ClassifierOptions
@@ -69,6 +75,8 @@ if TYPE_CHECKING:  # the same names as _EXPORTS, so type checkers see every expo
     from .tasks.faces.gallery import Gallery
     from .tasks.faces.options import FaceDetectorOptions
     from .tasks.faces.recognizer import FaceRecognizer, RecognizerOptions
+    from .tasks.pose import PoseEstimator, PoseEstimatorOptions
+    from .tasks.segment import Segmenter, SegmenterOptions
 
 
 def __getattr__(name: str) -> Any:
@@ -104,9 +112,15 @@ __all__ = [
     "Normalization",
     "Pipeline",
     "PipelineOptions",
+    "PoseEstimator",
+    "PoseEstimatorOptions",
+    "Poses",
     "RecognizerOptions",
     "ReconnectPolicy",
     "ResizeMode",
+    "Segmentation",
+    "Segmenter",
+    "SegmenterOptions",
     "Sink",
     "SourceState",
     "TaskResult",

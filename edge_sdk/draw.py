@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import ImageError
-from .results import Detections
+from .results import COCO_KEYPOINTS, COCO_SKELETON, Detections, Poses, Segmentation
 
 Color = tuple[int, int, int]
 
@@ -142,3 +142,88 @@ def draw_detections(
     return draw_boxes(
         image, detections.xyxy, captions, colors, thickness=thickness, font_scale=font_scale, inplace=inplace
     )
+
+
+def draw_segmentation(
+    image: npt.ArrayLike,
+    segmentation: Segmentation,
+    *,
+    alpha: float = 0.5,
+    background: int | None = 0,
+    legend: bool = True,
+    inplace: bool = False,
+) -> np.ndarray:
+    """Blend a colour per class over the image (``alpha`` of the colour) and draw a legend
+    (one swatch and label per class present, top-left).
+
+    Args:
+        background: the class id left undrawn (None: draw every class).
+
+    Raises:
+        ImageError: ``image`` is not RGB uint8, or its size differs from the mask's.
+    """
+    img = _canvas(image, inplace)
+    mask = segmentation.mask
+    if mask.shape != img.shape[:2]:
+        raise ImageError(
+            f"the mask is {mask.shape[1]}x{mask.shape[0]} but the image is {img.shape[1]}x{img.shape[0]}"
+        )
+    present = [c for c in segmentation.classes if c.id != background]
+    if present:
+        lut = np.zeros((max(c.id for c in present) + 1, 3), np.uint8)
+        for c in present:
+            lut[c.id] = class_color(c.id)
+        ids = np.clip(mask, 0, len(lut) - 1)
+        paint = (mask != background) & (mask < len(lut)) if background is not None else mask < len(lut)
+        colour = lut[ids]
+        blended = cv2.addWeighted(img, 1.0 - alpha, colour, alpha, 0.0)
+        img[paint] = blended[paint]
+    if legend and present:
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        t, f = _style(img, None, None)
+        y = 2
+        for c in present:
+            text = f"{c.label or f'#{c.id}'} {100 * c.fraction:.1f}%"
+            (tw, th), base = cv2.getTextSize(text, font, f, max(1, t // 2))
+            cv2.rectangle(img, (2, y), (2 + th, y + th), class_color(c.id), -1)
+            cv2.rectangle(img, (2 + th + 2, y - 1), (2 + th + 6 + tw, y + th + base), (0, 0, 0), -1)
+            cv2.putText(img, text, (th + 6, y + th), font, f, (255, 255, 255), max(1, t // 2), cv2.LINE_AA)
+            y += th + base + 4
+    return img
+
+
+def draw_poses(
+    image: npt.ArrayLike,
+    poses: Poses,
+    *,
+    min_score: float = 0.2,
+    thickness: int | None = None,
+    inplace: bool = False,
+) -> np.ndarray:
+    """Draw each pose as the COCO skeleton (for 17 keypoints) plus dots; keypoints and
+    edges below ``min_score`` are left out; boxes are drawn when the model gave them."""
+    img = _canvas(image, inplace)
+    t, _ = _style(img, thickness, None)
+    r = max(2, round(min(img.shape[:2]) / 200))
+    edges = COCO_SKELETON if len(poses.names) == len(COCO_KEYPOINTS) else ()
+    for i in range(len(poses)):
+        color = class_color(i)
+        kps = poses.keypoints[i]
+        for a, b in edges:
+            if kps[a, 2] >= min_score and kps[b, 2] >= min_score:
+                p0 = (round(float(kps[a, 0])), round(float(kps[a, 1])))
+                p1 = (round(float(kps[b, 0])), round(float(kps[b, 1])))
+                cv2.line(img, p0, p1, color, t, cv2.LINE_AA)
+        for x, y, s in kps:
+            if s >= min_score:
+                cv2.circle(img, (round(float(x)), round(float(y))), r, (255, 255, 255), -1, cv2.LINE_AA)
+    if poses.boxes is not None and len(poses):
+        draw_boxes(
+            img,
+            poses.boxes,
+            [f"person {float(s):.2f}" for s in poses.scores],
+            [class_color(i) for i in range(len(poses))],
+            thickness=thickness,
+            inplace=True,
+        )
+    return img

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .labels import LabelMap
+
 
 @dataclass(frozen=True)
 class Category:
@@ -186,3 +188,132 @@ class Face:
 
 def faces_as_dicts(faces: Sequence[Face]) -> list[dict[str, Any]]:
     return [f.as_dict() for f in faces]
+
+
+@dataclass(frozen=True)
+class SegmentClass:
+    """One class present in a segmentation: ``pixels`` of the source image it covers and
+    ``fraction`` of the image (0..1)."""
+
+    id: int
+    label: str | None
+    pixels: int
+    fraction: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "pixels": self.pixels,
+            "fraction": round(self.fraction, 6),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Segmentation:
+    """A semantic segmentation of one frame.
+
+    ``mask``: ``(H, W)`` integer class ids (uint8 when every id fits, else int32) at the
+    **source image's** size, row ``y``, column ``x``. ``classes``: the classes present, by
+    id. ``labels``: the label map (None when unknown). ``scores``: ``(H, W)`` float32
+    per-pixel confidence of the winning class (a probability), when asked for and the model
+    gives per-class values; else None.
+    """
+
+    mask: np.ndarray
+    classes: tuple[SegmentClass, ...] = ()
+    labels: LabelMap | None = None
+    scores: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        mask = np.asarray(self.mask)
+        if mask.ndim != 2 or not np.issubdtype(mask.dtype, np.integer):
+            raise ValueError(f"mask must be a 2-D integer array, got shape {mask.shape} dtype {mask.dtype}")
+        mask = mask.view()
+        mask.setflags(write=False)
+        object.__setattr__(self, "mask", mask)
+        if self.scores is not None:
+            scores = _as(self.scores, np.float32)
+            if scores.shape != mask.shape:
+                raise ValueError(f"scores must have the mask's shape {mask.shape}, got {scores.shape}")
+            object.__setattr__(self, "scores", scores)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of the mask (the source image)."""
+        return int(self.mask.shape[1]), int(self.mask.shape[0])
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        """The per-class areas (the JSON ``classes`` list); never the mask itself."""
+        return [c.as_dict() for c in self.classes]
+
+
+COCO_KEYPOINTS: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)  # fmt: skip
+"""The 17 COCO keypoints in the order MoveNet and YOLO pose models give them."""
+
+COCO_SKELETON: tuple[tuple[int, int], ...] = (
+    (0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (5, 7), (7, 9), (6, 8), (8, 10), (5, 11),
+    (6, 12), (11, 12), (11, 13), (13, 15), (12, 14), (14, 16),
+)  # fmt: skip
+"""The standard COCO skeleton edges, as pairs of keypoint indices (MoveNet's drawing edges)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Poses:
+    """People's poses in one frame.
+
+    ``keypoints``: float32 ``(N, K, 3)`` ``x, y, score`` with x, y in **source pixels**
+    (origin top-left; not clipped) and score in [0, 1]. ``scores``: float32 ``(N,)`` one per
+    pose. ``names``: K keypoint names (COCO-17 when K is 17). ``boxes``: float32 ``(N, 4)``
+    ``x0, y0, x1, y1`` in source pixels when the model gives boxes, else None.
+    """
+
+    keypoints: np.ndarray = field(default_factory=lambda: np.zeros((0, 17, 3), np.float32))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    names: tuple[str, ...] = COCO_KEYPOINTS
+    boxes: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        kps = _as(self.keypoints, np.float32)
+        if kps.ndim != 3 or kps.shape[2] != 3:
+            raise ValueError(f"keypoints must have shape (N, K, 3), got {kps.shape}")
+        n, k = kps.shape[:2]
+        scores = _as(self.scores, np.float32)
+        if scores.shape != (n,):
+            raise ValueError(f"scores must have shape ({n},), got {scores.shape}")
+        names = tuple(self.names)
+        if len(names) != k:
+            raise ValueError(f"names must have {k} entries, got {len(names)}")
+        object.__setattr__(self, "keypoints", kps)
+        object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "names", names)
+        if self.boxes is not None:
+            boxes = _as(self.boxes, np.float32)
+            if boxes.shape != (n, 4):
+                raise ValueError(f"boxes must have shape ({n}, 4), got {boxes.shape}")
+            object.__setattr__(self, "boxes", boxes)
+
+    def __len__(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    def as_dicts(self, decimals: int = 1) -> list[dict[str, Any]]:
+        """``[{"score", "box", "keypoints": [{"name", "x", "y", "score"}]}]`` (box null when
+        the model gives none)."""
+        out = []
+        for i in range(len(self)):
+            box = None if self.boxes is None else [round(float(v), decimals) for v in self.boxes[i]]
+            kps = [
+                {
+                    "name": name,
+                    "x": round(float(x), decimals),
+                    "y": round(float(y), decimals),
+                    "score": round(float(s), 6),
+                }
+                for name, (x, y, s) in zip(self.names, self.keypoints[i], strict=True)
+            ]
+            out.append({"score": round(float(self.scores[i]), 6), "box": box, "keypoints": kps})
+        return out

@@ -19,18 +19,9 @@ from ..errors import EdgeSdkError
 # and sets ``func`` on its parser; they are imported when the parser is built, and import
 # their heavy dependencies (TensorFlow for convert) only when run.
 SUBCOMMANDS = (
-    "info",
-    "classify",
-    "demo",
-    "devices",
-    "faces",
-    "bench",
-    "convert",
-    "detect",
-    "run",
-    "service",
-    "bundle",
-)
+    "info", "classify", "demo", "devices", "faces", "bench", "convert", "detect", "segment", "pose", "run",
+    "service", "bundle",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

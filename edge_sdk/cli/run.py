@@ -51,7 +51,13 @@ def register(sub: Any) -> None:
         "preview:[host:]port (127.0.0.1 unless a host is given)",
     )
     p.add_argument("--config", "-c", help="JSON config file (keys as the long options, with _)")
-    p.add_argument("--task", "-t", choices=["classify", "detect", "faces"], default=None, help="what to run")
+    p.add_argument(
+        "--task",
+        "-t",
+        choices=["classify", "detect", "faces", "segment", "pose"],
+        default=None,
+        help="what to run",
+    )
     p.add_argument(
         "--model", "-m", default=None, help="the .tflite model (faces: the face detector; default BlazeFace)"
     )
@@ -66,10 +72,13 @@ def register(sub: Any) -> None:
         "--threshold",
         type=cosine,
         default=None,
-        help="classify/detect: minimum score in [0, 1]; faces: match cosine in [-1, 1]",
+        help="classify/detect/pose: minimum score in [0, 1]; segment: foreground probability; "
+        "faces: match cosine in [-1, 1]",
     )
-    g.add_argument("--iou", type=probability, default=None, help="detect: NMS IoU threshold")
-    g.add_argument("--max-detections", type=positive_int, default=None, help="detect: at most K per frame")
+    g.add_argument("--iou", type=probability, default=None, help="detect/pose: NMS IoU threshold")
+    g.add_argument(
+        "--max-detections", type=positive_int, default=None, help="detect/pose: at most K per frame"
+    )
     g.add_argument("--resize", choices=["stretch", "letterbox", "center_crop"], default=None)
     add_normalization_args(g)
     g.add_argument("--embedder", "-e", default=None, help="faces: embedder .tflite")

@@ -39,7 +39,9 @@ from ..tasks.classify import ClassifierOptions
 from ..tasks.detect import DetectorOptions
 from ..tasks.faces.options import FaceDetectorOptions
 from ..tasks.faces.recognizer import DEFAULT_THRESHOLD, RecognizerOptions
+from ..tasks.pose import PoseEstimatorOptions
 from ..tasks.registry import TaskOptions, create_task
+from ..tasks.segment import SegmenterOptions
 from ..validate import int_in, is_bool, number_in
 from .engine import Pipeline, PipelineOptions, close_task
 from .service_options import ServiceOptions
@@ -52,6 +54,8 @@ _APPLIES: dict[TaskKind, frozenset[str]] = {
     TaskKind.CLASSIFY: frozenset({"labels", "top_k", "resize", "mean", "std"}),
     TaskKind.DETECT: frozenset({"labels", "iou", "max_detections", "resize", "mean", "std"}),
     TaskKind.FACES: frozenset({"embedder", "gallery", "score"}),
+    TaskKind.SEGMENT: frozenset({"labels", "resize", "mean", "std"}),
+    TaskKind.POSE: frozenset({"iou", "max_detections", "resize", "mean", "std"}),
 }
 _TASK_OPTIONS = frozenset().union(*_APPLIES.values())
 
@@ -61,17 +65,19 @@ class RunConfig:
     """Everything ``edge-sdk run`` needs, checked when built.
 
     Attributes:
-        task: ``classify``, ``detect`` or ``faces``.
+        task: ``classify``, ``detect``, ``faces``, ``segment`` or ``pose``.
         model: the .tflite model (for ``faces``: the face detector, .tflite or YuNet .onnx;
             default ``$EDGE_SDK_FACE_DETECTOR`` or the installed BlazeFace).
         source: a source URI (file, folder, glob, camera, stream).
         sink: sink URIs or ``{"uri": ..., options}`` objects (at least one).
-        labels: label file (classify/detect). top_k: classes per frame (classify).
-        threshold: minimum score (classify/detect) or match cosine (faces).
-        iou, max_detections: detector NMS IoU and cap.
-        resize: ``stretch``, ``letterbox`` or ``center_crop`` (classify/detect).
+        labels: label file (classify/detect/segment). top_k: classes per frame (classify).
+        threshold: minimum score (classify/detect/pose), foreground probability (segment)
+            or match cosine (faces).
+        iou, max_detections: NMS IoU and cap of the detector (pose: YOLO pose NMS, poses
+            per frame).
+        resize: ``stretch``, ``letterbox`` or ``center_crop`` (every task but faces).
         mean, std: input normalization ``(pixel - mean) / std``, one value or one per channel,
-            std > 0 (classify/detect; default: the model's metadata).
+            std > 0 (every task but faces; default: the model's metadata).
         embedder, gallery, score: faces only: embedder .tflite, gallery file, detection score.
         accelerator, threads, strict: as for ``edge-sdk classify``.
         max_frames, duration: stop after this many frames / seconds.
@@ -243,6 +249,20 @@ class RunConfig:
                 resize=resize,
                 base=base,
             )
+        elif self.task is TaskKind.SEGMENT:
+            seg: dict[str, Any] = {"resize": resize}
+            if self.threshold is not None:
+                seg["threshold"] = self.threshold
+            options = SegmenterOptions(**seg, base=base)
+        elif self.task is TaskKind.POSE:
+            pose: dict[str, Any] = {"resize": resize}
+            if self.threshold is not None:
+                pose["threshold"] = self.threshold
+            if self.iou is not None:
+                pose["iou"] = self.iou
+            if self.max_detections is not None:
+                pose["max_poses"] = self.max_detections
+            options = PoseEstimatorOptions(**pose, base=base)
         else:
             kw: dict[str, Any] = {"resize": resize}
             if self.threshold is not None:

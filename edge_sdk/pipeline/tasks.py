@@ -10,6 +10,10 @@ and returns a :class:`TaskResult`. Its ``record`` is the JSON Lines object of th
 * detect: ``{"source", "frame", "detections": [{"id", "label", "score", "box"}], "timing_ms"}``
 * faces: ``{"source", "frame", "faces": [{"box", "score", "keypoints", "identity",
   "similarity"}], "timing_ms"}``
+* segment: ``{"source", "frame", "classes": [{"id", "label", "pixels", "fraction"}],
+  "timing_ms"}`` (per-class areas; the mask never goes into a record)
+* pose: ``{"source", "frame", "poses": [{"score", "box", "keypoints": [{"name", "x", "y",
+  "score"}]}], "timing_ms"}``
 
 Boxes and keypoints are pixels ``x0, y0, x1, y1`` / ``x, y`` of the original frame, origin at
 the top-left. Adapters never copy the frame: the image is read in place by the task.

@@ -11,8 +11,16 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from ..draw import caption, class_color, draw_boxes, draw_detections, draw_keypoints
-from ..results import Classification, Detections
+from ..draw import (
+    caption,
+    class_color,
+    draw_boxes,
+    draw_detections,
+    draw_keypoints,
+    draw_poses,
+    draw_segmentation,
+)
+from ..results import Classification, Detections, Poses, Segmentation
 
 if TYPE_CHECKING:
     from ..tasks.base import TaskResult
@@ -37,7 +45,8 @@ def _classes(image: np.ndarray, classification: Classification, top: int) -> np.
 
 
 def annotate(result: TaskResult, *, top_classes: int = 3) -> np.ndarray:
-    """A copy of the result's frame with its boxes, captions and keypoints (or top classes).
+    """A copy of the result's frame with its boxes, captions and keypoints (or top classes,
+    a class overlay with a legend, or pose skeletons).
 
     Faces are green with ``identity similarity`` when recognised, orange ``unknown score``
     otherwise; detections use :func:`edge_sdk.draw.draw_detections`.
@@ -46,6 +55,10 @@ def annotate(result: TaskResult, *, top_classes: int = 3) -> np.ndarray:
     res = result.result
     if isinstance(res, Detections):
         return draw_detections(image, res)
+    if isinstance(res, Segmentation):
+        return draw_segmentation(image, res)
+    if isinstance(res, Poses):
+        return draw_poses(image, res)
     if isinstance(res, Classification):
         return _classes(np.array(image, dtype=np.uint8, copy=True), res, top_classes)
     faces = res

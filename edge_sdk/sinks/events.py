@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import OptionsError
-from ..results import Classification, Detections
+from ..results import Classification, Detections, Poses, Segmentation
 
 if TYPE_CHECKING:
     from ..tasks.base import TaskResult
@@ -95,6 +95,14 @@ def observe(result: TaskResult, labels: Iterable[str] | None = None) -> dict[Key
         top = res.top
         if top is not None:
             out["class", "top"] = top.label if top.label is not None else f"#{top.id}"
+    elif isinstance(res, Segmentation):
+        for c in res.classes:  # a class present counts 1 (its area is in the record)
+            name = c.label if c.label is not None else f"#{c.id}"
+            if wanted is None or name in wanted:
+                out["count", name] = 1
+    elif isinstance(res, Poses):
+        if len(res):
+            out["count", "person"] = len(res)
     else:  # faces
         faces = [f for f in res]
         if faces:

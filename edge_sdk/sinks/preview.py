@@ -90,7 +90,10 @@ image <span id="image-size">0x0</span>, <span id="status">waiting for results</s
 "use strict";
 const $ = (id) => document.getElementById(id);
 function describe(rec) {
-  if (rec.classes) return rec.classes.map((c) => (c.label ?? c.id) + " " + c.score.toFixed(3));
+  if (rec.classes) return rec.classes.map((c) => (c.label ?? c.id) + " " +
+      (c.fraction !== undefined ? (100 * c.fraction).toFixed(1) + "%" : c.score.toFixed(3)));
+  if (rec.poses) return rec.poses.map((p) => "person " + p.score.toFixed(3) + ", " +
+      p.keypoints.filter((k) => k.score >= 0.2).length + " keypoints");
   if (rec.detections) return rec.detections.map((d) => (d.label ?? d.id) + " " + d.score.toFixed(3) +
       " [" + d.box.join(", ") + "]");
   if (rec.faces) return rec.faces.map((f) => (f.identity ?? "unknown") + " " + f.score.toFixed(3));

@@ -21,7 +21,7 @@ from ..labels import LabelMap
 from ..lifecycle import Closeable
 from ..metadata import Normalization
 from ..model import Model
-from ..results import Classification, Detections, Face
+from ..results import Classification, Detections, Face, Poses, Segmentation
 from ..validate import instance_of, int_at_least
 
 # The task words written in model metadata and printed by ``edge-sdk info`` (the model's
@@ -31,6 +31,8 @@ MODEL_TASKS: dict[str, str] = {
     "detection": "detect",
     "face_detection": "faces",
     "embedding": "faces",
+    "segmentation": "segment",
+    "pose": "pose",
 }
 UNKNOWN_MODEL_TASK = "unknown"
 
@@ -41,10 +43,12 @@ class TaskKind(str, enum.Enum):
     CLASSIFY = "classify"
     DETECT = "detect"
     FACES = "faces"
+    SEGMENT = "segment"
+    POSE = "pose"
 
     @classmethod
     def parse(cls, value: str | TaskKind) -> TaskKind:
-        """``"classify"``, ``"detect"`` or ``"faces"``.
+        """``"classify"``, ``"detect"``, ``"faces"``, ``"segment"`` or ``"pose"``.
 
         Raises:
             OptionsError: any other name.
@@ -56,7 +60,7 @@ class TaskKind(str, enum.Enum):
             raise OptionsError(f"task must be one of {names}, got {value!r}") from None
 
 
-TaskOutput = Classification | Detections | tuple[Face, ...]
+TaskOutput = Classification | Detections | tuple[Face, ...] | Segmentation | Poses
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,7 +68,8 @@ class TaskResult:
     """The result of one frame.
 
     ``frame``: the frame it was computed on (its image is not copied). ``result``: the typed
-    result (:class:`Classification`, :class:`Detections` or a tuple of :class:`Face`).
+    result (:class:`Classification`, :class:`Detections`, a tuple of :class:`Face`,
+    :class:`Segmentation` or :class:`Poses`).
     ``timing_ms``: milliseconds per stage, taken when the task ran. ``record``: the JSON
     Lines object of the CLI contract, built on first use (on the sink thread).
     """
@@ -82,6 +87,10 @@ class TaskResult:
             rec["classes"] = res.as_dicts()
         elif isinstance(res, Detections):
             rec["detections"] = res.as_dicts()
+        elif isinstance(res, Segmentation):
+            rec["classes"] = res.as_dicts()  # per-class areas; the mask never goes into a record
+        elif isinstance(res, Poses):
+            rec["poses"] = res.as_dicts()
         else:
             rec["faces"] = [f.as_dict() for f in res]
         rec["timing_ms"] = self.timing_ms

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import OptionsError
+from ..errors import OptionsError, UnsupportedModelError
 from ..model import Model
 from ..modelfile import DETECTION_POSTPROCESS_OP
 from .base import MODEL_TASKS, UNKNOWN_MODEL_TASK, BaseOptions, Task, TaskKind
@@ -22,8 +22,12 @@ from .faces.embedder import load_embedder
 from .faces.gallery import Gallery
 from .faces.options import FaceDetectorOptions
 from .faces.recognizer import FaceRecognizer, RecognizerOptions
+from .pose import POSENET_OPS, PoseEstimator, PoseEstimatorOptions, metadata_kpt_shape, select_head
+from .segment import Segmenter, SegmenterOptions, output_form
 
-TaskOptions = ClassifierOptions | DetectorOptions | RecognizerOptions
+TaskOptions = (
+    ClassifierOptions | DetectorOptions | RecognizerOptions | SegmenterOptions | PoseEstimatorOptions
+)
 
 
 def _base(options: TaskOptions, kind: TaskKind) -> BaseOptions:
@@ -94,10 +98,37 @@ def _recognizer(options: RecognizerOptions) -> FaceRecognizer:
     return rec
 
 
+def _segmenter(options: SegmenterOptions) -> Segmenter:
+    base = _base(options, TaskKind.SEGMENT)
+    assert base.model is not None
+    return Segmenter(
+        base.model,
+        labels=base.labels,
+        options=_with_normalization(options, base),
+        accelerator=base.accelerator,
+        num_threads=base.num_threads,
+    )
+
+
+def _pose(options: PoseEstimatorOptions) -> PoseEstimator:
+    base = _base(options, TaskKind.POSE)
+    assert base.model is not None
+    if base.labels is not None:
+        raise OptionsError(f"the pose task takes no labels (keypoints are named), got {base.labels!r}")
+    return PoseEstimator(
+        base.model,
+        options=_with_normalization(options, base),
+        accelerator=base.accelerator,
+        num_threads=base.num_threads,
+    )
+
+
 BUILDERS: dict[TaskKind, tuple[type[Any], Callable[[Any], Task]]] = {
     TaskKind.CLASSIFY: (ClassifierOptions, _classifier),
     TaskKind.DETECT: (DetectorOptions, _detector),
     TaskKind.FACES: (RecognizerOptions, _recognizer),
+    TaskKind.SEGMENT: (SegmenterOptions, _segmenter),
+    TaskKind.POSE: (PoseEstimatorOptions, _pose),
 }
 
 
@@ -147,15 +178,35 @@ def create_task_from_config(config: Mapping[str, Any]) -> Task:
     return create_task(kind, options_type(**values, base=base))
 
 
+def _looks_segmented(model: Model) -> bool:
+    """One image-shaped output (at least 1/32 of the input's height and width) of a
+    segmentation form."""
+    s = model.outputs[0].shape
+    in_shape = model.input.shape
+    if len(in_shape) != 4 or len(s) not in (3, 4) or s[0] != 1 or min(s[1:3]) < 8:
+        return False
+    if s[1] * 32 < in_shape[1] or s[2] * 32 < in_shape[2]:
+        return False
+    try:
+        output_form(model)
+    except UnsupportedModelError:
+        return False
+    return True
+
+
 def infer_task(model: Model) -> str:
     """Best judgement of a model's task, as a model-task word: ``"classification"``,
-    ``"detection"``, ``"face_detection"``, ``"embedding"`` or ``"unknown"`` (the words of
+    ``"detection"``, ``"face_detection"``, ``"embedding"``, ``"segmentation"``, ``"pose"`` or
+    ``"unknown"`` (the words of
     model metadata and ``edge-sdk info``; :data:`~edge_sdk.tasks.base.MODEL_TASKS` maps each
     to the :class:`TaskKind` that runs it).
 
     In order: the task written in edge_sdk metadata; a ``TFLite_Detection_PostProcess`` op
-    (SSD detector); BlazeFace's paired ``[1, A, 16]``/``[1, A, 1]`` outputs (face detector);
-    a YOLO head ``[1, 4+nc, N]``/``[1, N, 4+nc]``/``[1, N, 5+nc]`` (detector); one
+    (SSD detector); a PoseNet custom op, a MoveNet ``[1, 1, K, 3]`` / ``[1, P, K*3+5]`` output
+    or a YOLO head with ``kpt_shape`` metadata (pose); BlazeFace's paired ``[1, A, 16]``/
+    ``[1, A, 1]`` outputs (face detector); a YOLO head ``[1, 4+nc, N]``/``[1, N, 4+nc]``/
+    ``[1, N, 5+nc]`` (detector); one image-shaped ``[1, H, W]`` or ``[1, H, W, C]`` output at
+    least 1/32 of the input size (segmentation); one
     ``[1, N]`` output with labels or a final SOFTMAX (classifier); one ``[1, D]`` output
     without either (embedding).
     """
@@ -164,7 +215,15 @@ def infer_task(model: Model) -> str:
         return meta_task if meta_task in MODEL_TASKS else UNKNOWN_MODEL_TASK
     if DETECTION_POSTPROCESS_OP in model.file.op_counts:
         return "detection"
+    if any(op.lower() in POSENET_OPS for op in model.file.custom_ops):
+        return "pose"
     shapes = [t.shape for t in model.outputs]
+    if len(shapes) == 1:
+        try:
+            select_head(model, None, metadata_kpt_shape(model))
+            return "pose"
+        except UnsupportedModelError:
+            pass
     if len(shapes) == 2 and all(len(s) == 3 for s in shapes):
         a, b = sorted(shapes, key=lambda s: s[2])
         if a[2] == 1 and b[2] == 16 and a[1] == b[1]:
@@ -173,6 +232,8 @@ def infer_task(model: Model) -> str:
         small, large = sorted(shapes[0][1:])
         if small >= 5 and large > small * 4:
             return "detection"
+    if len(shapes) == 1 and _looks_segmented(model):
+        return "segmentation"
     if len(shapes) == 1 and len([d for d in shapes[0] if d != 1]) == 1:
         if model.metadata.labels is not None or "SOFTMAX" in model.file.op_counts:
             return "classification"

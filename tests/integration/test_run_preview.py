@@ -171,3 +171,44 @@ def test_browser_follows_a_running_pipeline(tmp_path: Path) -> None:
         pipeline.stop()
         pipeline.wait(30)
     assert sink.closing
+
+
+@needs_browser
+def test_browser_shows_segmentation_and_pose_results(assets: Path, tmp_path: Path) -> None:
+    """The page summarises segment records (class shares) and pose records (people), and the
+    stream shows the overlays: DeepLab v3 on the bird photo, then a hand-made pose."""
+    from edge_sdk.results import Poses
+    from edge_sdk.tasks.base import TaskKind
+    from edge_sdk.tasks.segment import Segmenter
+
+    d = assets / "segmentation"
+    seg = adapt(
+        Segmenter(
+            d / "deeplabv3_mnv2_dm05_pascal_quant.tflite", labels=d / "pascal_voc_segmentation_labels.txt"
+        )
+    )
+    sink = PreviewSink("preview:0")
+    try:
+        sink.open(SinkContext("camera", "segment"))
+        image = load_image(d / "bird_segmentation.bmp")
+        result = seg(Frame(image, 0, 0.0, "bird.bmp"))
+        sink.write(result)
+        dom = chromium(sink.url, tmp_path, "--dump-dom")
+        summary = dom_text(dom, "summary")
+        assert re.search(r"bird 1\d\.\d%", summary), summary
+        assert dom_text(dom, "image-size") == "513x513"
+        _, _, jpeg = get(sink.url + "frame.jpg")
+        drawn = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        # the bird's pixels are tinted by the overlay; the background is left as it was
+        mask = result.result.mask  # type: ignore[union-attr]
+        bird = mask == 3
+        diff = np.abs(drawn.astype(int) - cv2.cvtColor(image, cv2.COLOR_RGB2BGR).astype(int)).sum(axis=2)
+        assert diff[bird].mean() > 3 * float(np.median(diff[mask == 0])) + 10
+        kps = np.zeros((1, 17, 3), np.float32)
+        kps[0, :, 0], kps[0, :, 1], kps[0, :, 2] = np.linspace(100, 400, 17), 250, 0.9
+        sink.write(TaskResult(Frame(image, 1, 1.0, "p.bmp"), TaskKind.POSE, Poses(kps, np.array([0.8]))))
+        dom = chromium(sink.url, tmp_path, "--dump-dom")
+        assert "person 0.800, 17 keypoints" in dom_text(dom, "summary")
+    finally:
+        sink.close()
+        seg.close()

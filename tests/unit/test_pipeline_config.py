@@ -53,7 +53,7 @@ def test_a_failing_sink_closes_the_ones_already_built() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"task": "segment"}, "task must be one of classify, detect, faces, got 'segment'"),
+        ({"task": "depth"}, "task must be one of classify, detect, faces, segment, pose, got 'depth'"),
         ({"source": ""}, "missing config key"),
         ({"sink": []}, "missing config key"),
         ({"sink": [{"qos": 1}]}, 'a sink object needs a "uri" string'),

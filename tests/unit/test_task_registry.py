@@ -56,8 +56,8 @@ def test_from_config_and_its_errors() -> None:
     task.close()
     with pytest.raises(OptionsError, match="do not apply to task classify"):
         create_task_from_config({"task": "classify", "model": str(path), "iou": 0.5})
-    with pytest.raises(OptionsError, match="task must be one of classify, detect, faces"):
-        create_task_from_config({"task": "segment", "model": str(path)})
+    with pytest.raises(OptionsError, match="task must be one of classify, detect, faces, segment, pose"):
+        create_task_from_config({"task": "depth", "model": str(path)})
     with pytest.raises(OptionsError, match="takes DetectorOptions, got ClassifierOptions"):
         create_task("detect", ClassifierOptions(base=BaseOptions(model=str(path))))
     with pytest.raises(OptionsError, match=r"needs options\.base"):
