@@ -155,6 +155,7 @@ def onnx_to_saved_model(path: str | Path, workdir: Path, size: tuple[int, int] |
         MissingDependencyError: onnx2tf (or its dependencies) is not installed.
         ConversionError: onnx2tf failed; the message carries its last error line.
     """
+    limit = sys.getrecursionlimit()
     try:
         with quiet_stdout():
             # lazy: TensorFlow/ONNX tooling (heavy), loaded only when converting
@@ -163,6 +164,11 @@ def onnx_to_saved_model(path: str | Path, workdir: Path, size: tuple[int, int] |
         raise missing_dependency(
             getattr(exc, "name", None) or "onnx2tf", "convert", "Converting ONNX models"
         ) from exc
+    finally:
+        # onnx2tf sets the recursion limit to INT_MAX when imported: deep recursion anywhere
+        # in this process (a nested JSON file, say) would then overflow the C stack and
+        # crash instead of raising RecursionError.
+        sys.setrecursionlimit(limit)
     out = workdir / "onnx2tf"
     path = Path(path)
     if not path.resolve().is_relative_to(workdir.resolve()):

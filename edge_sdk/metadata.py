@@ -29,6 +29,7 @@ from typing import Any
 
 from .errors import MetadataError, OptionsError
 from .labels import LabelMap
+from .safe_io import MAX_NESTING, loads_json, nesting_depth
 
 TFLITE_METADATA = "TFLITE_METADATA"
 EDGE_SDK_FILE = "edge_sdk.json"
@@ -349,14 +350,7 @@ def parse_metadata(
     ultra, ultra_member = _read_ultralytics(model_bytes, source) if names else (None, None)
     extra: dict[str, Any] = {}
     if EDGE_SDK_FILE in archive:
-        try:
-            extra = json.loads(archive[EDGE_SDK_FILE].decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MetadataError(f"{source}: {EDGE_SDK_FILE} is not valid JSON ({exc})") from exc
-        except RecursionError:
-            raise MetadataError(
-                f"{source}: {EDGE_SDK_FILE} nests JSON too deeply; expected a flat object"
-            ) from None
+        extra = loads_json(archive[EDGE_SDK_FILE], f"{source}: {EDGE_SDK_FILE}", MetadataError)
         if not isinstance(extra, dict):
             raise MetadataError(
                 f"{source}: {EDGE_SDK_FILE} must hold a JSON object, found {type(extra).__name__}"
@@ -408,7 +402,10 @@ def parse_metadata(
 
 
 def _parse_dict(text: str) -> dict[str, Any] | None:
-    """A JSON object or a Python dict literal (:func:`ast.literal_eval`, never ``eval``)."""
+    """A JSON object or a Python dict literal (:func:`ast.literal_eval`, never ``eval``); None
+    when it is neither, or nests deeper than :data:`~edge_sdk.safe_io.MAX_NESTING`."""
+    if nesting_depth(text) > MAX_NESTING:
+        return None
     try:
         value = json.loads(text)
     except ValueError:

@@ -9,17 +9,67 @@ half-written file.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 LABELS_MAX_BYTES = 16 * 1024 * 1024
 """Largest label file read: 16 MiB (ImageNet-21k's labels are about 0.5 MiB)."""
 
 CONFIG_MAX_BYTES = 4 * 1024 * 1024
 """Largest run config read: 4 MiB."""
+
+MAX_NESTING = 64
+"""Deepest nesting of brackets accepted in a JSON (or dict-literal) document we parse."""
+
+# a quoted string (double or single quotes, with escapes): its brackets do not nest
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'', re.S)
+_DEPTH = np.zeros(256, np.int8)
+_DEPTH[[ord(c) for c in "[{("]] = 1
+_DEPTH[[ord(c) for c in "]})"]] = -1
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest bracket nesting (``[``, ``{``, ``(``) of ``text`` outside quoted strings.
+
+    Linear in the length of the text and never recursive, so it is safe on hostile input: a
+    recursive parser (``json.loads``, ``ast.literal_eval``) given a million ``[`` may overflow
+    the C stack and crash the process when a library has raised the recursion limit.
+    """
+    bare = _QUOTED.sub("", text).encode("utf-8", "replace")
+    if not bare:
+        return 0
+    steps = _DEPTH[np.frombuffer(bare, np.uint8)].astype(np.int32)
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def loads_json(text: str | bytes, what: str, error: Callable[[str], Exception]) -> Any:
+    """``json.loads`` for a document from outside the program (a file, a message).
+
+    Raises:
+        the ``error`` type: not UTF-8, not valid JSON, or nested deeper than
+            :data:`MAX_NESTING`; the message names ``what``.
+    """
+    try:
+        doc = text.decode("utf-8-sig") if isinstance(text, bytes) else text
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} is not UTF-8 text (byte {exc.start}); expected JSON") from None
+    depth = nesting_depth(doc)
+    if depth > MAX_NESTING:
+        raise error(f"{what} nests JSON {depth} levels deep; expected at most {MAX_NESTING}")
+    try:
+        return json.loads(doc)
+    except json.JSONDecodeError as exc:
+        raise error(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:  # a recursion limit lowered below MAX_NESTING by the application
+        raise error(f"{what} nests JSON too deeply; expected at most {MAX_NESTING} levels") from None
 
 
 def describe_kind(mode: int) -> str:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError, BundleSignatureError, OptionsError, UnsafeBundleError, missing_dependency
+from ..safe_io import loads_json
 
 MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.sig"
@@ -158,10 +159,7 @@ class Manifest:
         """
         if len(data) > MAX_MANIFEST_BYTES:
             raise BundleError(f"manifest.json is {len(data)} bytes; expected at most {MAX_MANIFEST_BYTES}")
-        try:
-            raw = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BundleError(f"manifest.json is not valid UTF-8 JSON: {exc}") from None
+        raw = loads_json(data, "manifest.json", BundleError)
         if not isinstance(raw, Mapping):
             raise BundleError(f"manifest.json must hold an object, found {type(raw).__name__}")
         return cls.from_dict(raw)

@@ -56,6 +56,7 @@ from ..frame import Frame
 from ..pipeline.config import RunConfig
 from ..pipeline.engine import close_task
 from ..pipeline.tasks import TaskAdapter, TaskKind, TaskResult, adapt
+from ..safe_io import loads_json
 from .bundle import read_bundle
 from .install import Prefix
 from .manifest import sha256_file
@@ -320,7 +321,7 @@ class LiveUpdater:
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         try:
-            cmd = json.loads(msg.payload)
+            cmd = loads_json(msg.payload, "the update command", ValueError)
             if not isinstance(cmd, Mapping) or not isinstance(cmd.get("update"), str):
                 raise ValueError('expected {"update": PATH_OR_URL, "sha256": HEX}')
             sha = cmd.get("sha256")

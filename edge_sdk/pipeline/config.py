@@ -21,7 +21,6 @@ taken from the current directory.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -32,7 +31,7 @@ from devices.pairing import resolve_model
 from ..errors import OptionsError
 from ..metadata import Normalization
 from ..preprocess import ResizeMode
-from ..safe_io import CONFIG_MAX_BYTES, read_regular_file
+from ..safe_io import CONFIG_MAX_BYTES, loads_json, read_regular_file
 from ..sinks import Sink, open_sink
 from ..tasks.base import BaseOptions
 from ..tasks.classify import ClassifierOptions
@@ -189,16 +188,7 @@ class RunConfig:
         """
         p = Path(path)
         raw = read_regular_file(p, "config", CONFIG_MAX_BYTES, OptionsError)
-        try:
-            data = json.loads(raw.decode("utf-8-sig"))
-        except UnicodeDecodeError as exc:
-            raise OptionsError(
-                f"config {p} is not UTF-8 text (byte {exc.start}); expected a JSON object"
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise OptionsError(f"config {p} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
-        except RecursionError:
-            raise OptionsError(f"config {p} nests JSON too deeply; expected a flat JSON object") from None
+        data = loads_json(raw, f"config {p}", OptionsError)
         if not isinstance(data, dict):
             raise OptionsError(f"config {p} must hold one JSON object, found {type(data).__name__}")
         data.update({k: v for k, v in (overrides or {}).items() if v is not None})

@@ -7,6 +7,7 @@ float model detects (the constructed detector's objects, see ``detect_yolo_build
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import cv2
@@ -84,9 +85,12 @@ def test_ultralytics_layout_onnx_converts_to_full_int8(tmp_path: Path, calibrati
     k = int(raw[4].argmax())
     assert raw[4, k] == pytest.approx(1.0) and raw[:4, k] == pytest.approx([16, 16, 16, 16])
     out = tmp_path / "best_int8.tflite"
+    limit = sys.getrecursionlimit()
     convert(ConvertOptions(src, str(calibration), out, input_type=IOType.INT8, output_type=IOType.INT8,
                            mean=(0.0,), std=(255.0,), resize=ResizeMode.LETTERBOX, latency_runs=1,
                            progress=False, min_calibration=4))  # fmt: skip
+    # onnx2tf raises the recursion limit to INT_MAX at import; the converter puts it back
+    assert sys.getrecursionlimit() == limit
     det = Detector(out, threshold=0.5)
     assert det.model.input.dtype == np.int8 and det.resize is ResizeMode.LETTERBOX
     # boxes in pixels (up to 64) share the int8 output scale (~0.24) with the scores: a score of 1

@@ -174,8 +174,27 @@ def _config_from(path: Path) -> None:
 def test_deeply_nested_config_is_an_options_error(tmp_path: Path) -> None:
     p = tmp_path / "c.json"
     p.write_text("[" * 200_000 + "]" * 200_000)
-    with pytest.raises(OptionsError, match=f"config {p} nests JSON too deeply"):
+    with pytest.raises(OptionsError, match=f"config {p} nests JSON 200000 levels deep; expected at most 64"):
         _config_from(p)
+
+
+@pytest.mark.subprocess  # a failure here is a crash of the whole interpreter
+def test_deep_json_is_refused_even_with_the_recursion_limit_raised(tmp_path: Path) -> None:
+    """onnx2tf sets the recursion limit to INT_MAX when imported; json.loads on deep nesting
+    then overflows the C stack (a segfault that killed a whole test run). The nesting is
+    checked before parsing, so it never gets that far."""
+    p = tmp_path / "c.json"
+    p.write_text("[" * 200_000 + "]" * 200_000)
+    child = (
+        "import sys; sys.setrecursionlimit(2**31 - 1)\n"
+        "from edge_sdk.errors import OptionsError\n"
+        "from edge_sdk.pipeline.config import RunConfig\n"
+        "try:\n    RunConfig.from_file(sys.argv[1])\n"
+        "except OptionsError as exc:\n    print('typed:', exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", child, str(p)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "typed: config" in out.stdout and "levels deep" in out.stdout
 
 
 def test_non_utf8_config_is_an_options_error(tmp_path: Path) -> None:
@@ -191,7 +210,7 @@ def test_deeply_nested_edge_sdk_json_is_a_metadata_error() -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("edge_sdk.json", "[" * 100_000 + "]" * 100_000)
-    with pytest.raises(MetadataError, match="nests JSON too deeply"):
+    with pytest.raises(MetadataError, match=r"edge_sdk\.json nests JSON 100000 levels deep"):
         parse_metadata(b"TFL3" + buf.getvalue(), {}, "m.tflite")
 
 
