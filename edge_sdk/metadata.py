@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import enum
 import io
-import json
-import zipfile
+import mmap
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import MetadataError
 from .labels import LabelMap
+from .modelfile import _Reader
 
 TFLITE_METADATA = "TFLITE_METADATA"
 EDGE_SDK_FILE = "edge_sdk.json"
@@ -107,60 +108,42 @@ class ModelMetadata:
 
 
 class _Table:
-    """Minimal read-only flatbuffer table over ``flatbuffers.table.Table``."""
+    """Minimal read-only flatbuffer table (slots are vtable offsets, 4 + 2n), over the
+    bounds-checked reader :mod:`edge_sdk.modelfile` uses for the model itself."""
 
-    def __init__(self, buf: bytes | bytearray, pos: int) -> None:
-        from flatbuffers.table import Table
-
-        self.t = Table(bytearray(buf) if not isinstance(buf, bytearray) else buf, pos)
+    def __init__(self, reader: _Reader, pos: int) -> None:
+        self.r = reader
+        self.pos = pos
 
     @classmethod
     def root(cls, buf: bytes) -> _Table:
-        from flatbuffers import encode, number_types
+        r = _Reader(buf)
+        return cls(r, r.root())
 
-        ba = bytearray(buf)
-        return cls(ba, encode.Get(number_types.UOffsetTFlags.packer_type, ba, 0))
-
-    def _off(self, slot: int) -> int:
-        return int(self.t.Offset(slot))
+    def _field(self, slot: int) -> int:
+        return self.r.field(self.pos, (slot - 4) // 2)
 
     def string(self, slot: int) -> str | None:
-        o = self._off(slot)
-        return self.t.String(o + self.t.Pos).decode("utf-8", "replace") if o else None
+        s = self.r.string(self.pos, (slot - 4) // 2)
+        return None if s is None else s
 
     def u8(self, slot: int) -> int:
-        from flatbuffers import number_types
-
-        o = self._off(slot)
-        return int(self.t.Get(number_types.Uint8Flags, o + self.t.Pos)) if o else 0
+        return self.r.scalar(self.pos, (slot - 4) // 2, "<B")
 
     def table(self, slot: int) -> _Table | None:
-        o = self._off(slot)
-        return _Table(self.t.Bytes, self.t.Indirect(o + self.t.Pos)) if o else None
+        o = self._field(slot)
+        return _Table(self.r, self.r.indirect(o)) if o else None
 
-    def union(self, slot: int) -> _Table | None:
-        o = self._off(slot)
-        if not o:
-            return None
-        return _Table(self.t.Bytes, self.t.Indirect(o + self.t.Pos))
+    union = table
 
     def tables(self, slot: int) -> list[_Table]:
-        o = self._off(slot)
-        if not o:
-            return []
-        start = self.t.Vector(o)
-        return [_Table(self.t.Bytes, self.t.Indirect(start + 4 * j)) for j in range(self.t.VectorLen(o))]
+        return [_Table(self.r, t) for t in self.r.tables(self.pos, (slot - 4) // 2)]
 
     def floats(self, slot: int) -> tuple[float, ...]:
-        from flatbuffers import number_types
-
-        o = self._off(slot)
-        if not o:
+        start, n = self.r.vector(self.pos, (slot - 4) // 2)
+        if not start:
             return ()
-        start = self.t.Vector(o)
-        return tuple(
-            float(self.t.Get(number_types.Float32Flags, start + 4 * j)) for j in range(self.t.VectorLen(o))
-        )
+        return tuple(float(v) for v in struct.unpack_from(f"<{n}f", self.r.buf, start))
 
 
 def _label_files(tensor: _Table) -> list[str]:
@@ -173,27 +156,119 @@ def _label_files(tensor: _Table) -> list[str]:
     return names
 
 
+_ZIP_END = b"PK\x05\x06"  # zip end-of-central-directory signature
+_ZIP_END_SPAN = 22 + 65535  # the record plus the longest zip comment
+
+
+class _MmapFile:
+    """An mmap as the seekable file ``zipfile`` wants (``mmap.seekable`` is Python >= 3.13)."""
+
+    def __init__(self, mm: mmap.mmap) -> None:
+        self._mm = mm
+        mm.seek(0)
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: Any = 0) -> int:
+        self._mm.seek(pos, whence)
+        return self._mm.tell()
+
+    def tell(self) -> int:
+        return self._mm.tell()
+
+    def read(self, n: int = -1) -> bytes:
+        return self._mm.read(n if n is not None and n >= 0 else None)
+
+
+def _stored_files(buf: bytes | bytearray | memoryview | mmap.mmap, eocd: int) -> dict[str, bytes] | None:
+    """The entries of the zip whose end record is at ``eocd``, when all are simply stored.
+
+    The metadata writers (tflite-support's MetadataPopulator, converters/metadata_writer.py)
+    store the associated files uncompressed. Reading such an archive needs only its directory,
+    not ``zipfile`` and the compression modules it imports (~10 ms at start-up). Returns None for
+    anything else (compression, encryption, zip64, inconsistent offsets): ``zipfile`` reads it.
+    """
+    import zlib
+
+    _, _, _, _, n_entries, cd_size, cd_offset, _ = struct.unpack_from("<4s4H2LH", buf, eocd)
+    cd_start = eocd - cd_size
+    base = cd_start - cd_offset  # where the archive starts (it is appended to the model)
+    if cd_start < 0 or base < 0 or 0xFFFF in (n_entries,) or 0xFFFFFFFF in (cd_size, cd_offset):
+        return None
+    files: dict[str, bytes] = {}
+    pos = cd_start
+    for _ in range(n_entries):
+        if pos + 46 > eocd or bytes(buf[pos : pos + 4]) != b"PK\x01\x02":
+            return None
+        flags, method, _, _, crc, csize, usize, nlen, xlen, clen = struct.unpack_from("<4H3L3H", buf, pos + 8)
+        local = base + struct.unpack_from("<L", buf, pos + 42)[0]
+        raw = bytes(buf[pos + 46 : pos + 46 + nlen])
+        name = raw.decode("ascii") if raw.isascii() else raw.decode("utf-8" if flags & 0x800 else "cp437")
+        pos += 46 + nlen + xlen + clen
+        if method != 0 or flags & 1 or csize != usize or local + 30 > cd_start:
+            return None
+        if bytes(buf[local : local + 4]) != b"PK\x03\x04":
+            return None
+        lnlen, lxlen = struct.unpack_from("<2H", buf, local + 26)
+        start = local + 30 + lnlen + lxlen
+        if start + csize > cd_start:
+            return None
+        data = bytes(buf[start : start + csize])
+        if zlib.crc32(data) != crc:
+            return None
+        files[name] = data
+    return files
+
+
+def _packed_files(model_bytes: bytes | bytearray | memoryview | mmap.mmap, source: str) -> dict[str, bytes]:
+    """The associated files packed as a zip archive at the end of the model, name to bytes.
+
+    Nothing is imported for a model without packed files; stored (uncompressed) files are read
+    straight from the directory; ``zipfile`` reads anything else.
+    """
+    size = len(model_bytes)
+    tail_start = max(0, size - _ZIP_END_SPAN)
+    tail = bytes(model_bytes[tail_start:])
+    at = tail.rfind(_ZIP_END)
+    if at < 0:
+        return {}
+    if at + 22 <= len(tail):
+        try:
+            stored = _stored_files(model_bytes, tail_start + at)
+        except (struct.error, UnicodeDecodeError, ValueError):
+            stored = None
+        if stored is not None:
+            return stored
+    import zipfile
+
+    try:
+        fh: Any = _MmapFile(model_bytes) if isinstance(model_bytes, mmap.mmap) else io.BytesIO(model_bytes)
+        with zipfile.ZipFile(fh) as zf:  # an mmap is read in place, without a copy
+            return {n: zf.read(n) for n in zf.namelist()}
+    except zipfile.BadZipFile:
+        return {}
+    except (OSError, ValueError, EOFError) as exc:
+        raise MetadataError(f"{source}: the packed metadata files cannot be read ({exc})") from exc
+
+
 def parse_metadata(
-    model_bytes: bytes, metadata_buffers: dict[str, bytes], source: str = "model"
+    model_bytes: bytes | bytearray | memoryview | mmap.mmap,
+    metadata_buffers: dict[str, bytes],
+    source: str = "model",
 ) -> ModelMetadata:
     """Read standard TFLite Metadata and ``edge_sdk.json`` from a model.
 
     Args:
-        model_bytes: the whole .tflite file (the zip tail with associated files is at its end).
+        model_bytes: the whole .tflite file (the zip tail with associated files is at its end):
+            bytes, a memoryview or an mmap (read in place).
         metadata_buffers: the model's metadata entries, name to bytes (see ``modelfile``).
 
     Raises:
         MetadataError: metadata is present but cannot be parsed, or names a file that is not
             packed in the model.
     """
-    archive: dict[str, bytes] = {}
-    try:
-        with zipfile.ZipFile(io.BytesIO(model_bytes)) as zf:
-            archive = {n: zf.read(n) for n in zf.namelist()}
-    except zipfile.BadZipFile:
-        archive = {}
-    except (OSError, ValueError, EOFError) as exc:
-        raise MetadataError(f"{source}: the packed metadata files cannot be read ({exc})") from exc
+    archive = _packed_files(model_bytes, source)
 
     normalization: Normalization | None = None
     color = ColorSpace.UNKNOWN
@@ -231,6 +306,8 @@ def parse_metadata(
 
     extra: dict[str, Any] = {}
     if EDGE_SDK_FILE in archive:
+        import json
+
         try:
             extra = json.loads(archive[EDGE_SDK_FILE].decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 
 _enabled = False
@@ -32,6 +31,8 @@ def filtered_stderr() -> Iterator[None]:
     except (AttributeError, OSError, ValueError):
         yield
         return
+    import tempfile  # only when filtering is on (the CLI): tempfile pulls in random, shutil ...
+
     sys.stderr.flush()
     saved = os.dup(fd)
     with tempfile.TemporaryFile() as tmp:
