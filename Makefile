@@ -1,11 +1,13 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   train a CNN, convert it to int8 and run the on-device runtime on held-back images
 #   make test   install everything the tests need, then run them (what CI runs)
+#   make bench  run every comparison bench once and regenerate docs/BENCHMARKS.md (minutes;
+#               the Ultralytics rows need the bench environment described in bench/vs_ultralytics.py)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +18,9 @@ venv: $(PY)
 
 demo: venv
 	$(VENV)/bin/edge-sdk demo
+
+bench: venv
+	$(PY) bench/report.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

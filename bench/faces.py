@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import statistics
 import tempfile
@@ -251,12 +252,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--only", choices=("models", "many", "matching"), action="append")
+    ap.add_argument("--json", action="store_true", help="with --only many: also print its figures as JSON")
     args = ap.parse_args(argv)
     only = set(args.only or ("models", "many", "matching"))
     if "models" in only:
         bench_models(args.runs, args.threads)
     if "many" in only:
-        bench_many_faces(args.runs, args.threads)
+        res = bench_many_faces(args.runs, args.threads)
+        if args.json:
+            print(json.dumps(res))
     if "matching" in only:
         bench_matching([int(s) for s in args.sizes.split(",")], args.runs)
 

@@ -131,12 +131,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--model", type=Path, default=ASSETS / "classification/mobilenet_v1_0.5_160_quant.tflite")
     ap.add_argument("--image", type=Path, default=ASSETS / "classification/images/parrot.jpg")
     ap.add_argument("--runs", type=int, default=9)
+    ap.add_argument("--warmup", type=int, default=2, help="discarded runs of each script first")
     ap.add_argument("--importtime", action="store_true", help="print -X importtime's slowest modules")
     ap.add_argument("--tracemalloc", action="store_true", help="print what Python still holds after load")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
-    for _ in range(2):  # warm the page cache and compile the byte-code of both
+    for _ in range(args.warmup):  # warm the page cache and compile the byte-code of both
         run_once(BARE, args.model, args.image)
         run_once(SDK, args.model, args.image)
     bare_t, bare_c, bare_m, sdk_t, sdk_c, sdk_m = [], [], [], [], [], []
