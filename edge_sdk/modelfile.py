@@ -22,6 +22,8 @@ TFLITE_MAGIC = b"TFL3"
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 DETECTION_POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 _CUSTOM = 32  # BuiltinOperator.CUSTOM
+_BUILTIN_CODES = {"DEQUANTIZE": 6, "LOGISTIC": 14, "SOFTMAX": 25, "QUANTIZE": 114}
+"""BuiltinOperator codes from schema.fbs that the runtime asks about when it loads a model."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,18 @@ class ModelFile:
     @property
     def needs_edgetpu(self) -> bool:
         return EDGETPU_CUSTOM_OP in self.custom_ops
+
+    def has_op(self, name: str) -> bool:
+        """Whether the model uses op ``name`` (a custom code, or a builtin name such as
+        ``SOFTMAX``), without importing the schema package for the builtins listed here."""
+        if name in self.custom_ops:
+            return True
+        code = _BUILTIN_CODES.get(name)
+        if code is not None:
+            return any(b == code and c is None for b, c in self.op_codes)
+        if not name.isupper():  # builtin names are UPPER_SNAKE; custom ones are all in custom_ops
+            return False
+        return name in self.op_counts
 
     @functools.cached_property
     def op_counts(self) -> dict[str, int]:

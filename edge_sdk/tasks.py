@@ -31,7 +31,7 @@ def detect_task(model: Model) -> Task:
             return Task(meta_task)
         except ValueError:
             return Task.UNKNOWN
-    if DETECTION_POSTPROCESS_OP in model.file.op_counts:
+    if model.file.has_op(DETECTION_POSTPROCESS_OP):
         return Task.DETECTION
     shapes = [t.shape for t in model.outputs]
     if len(shapes) == 2 and all(len(s) == 3 for s in shapes):
@@ -43,7 +43,7 @@ def detect_task(model: Model) -> Task:
         if small >= 5 and large > small * 4:
             return Task.DETECTION
     if len(shapes) == 1 and len([d for d in shapes[0] if d != 1]) == 1:
-        if model.metadata.labels is not None or "SOFTMAX" in model.file.op_counts:
+        if model.metadata.labels is not None or model.file.has_op("SOFTMAX"):
             return Task.CLASSIFICATION
         return Task.EMBEDDING
     return Task.UNKNOWN
