@@ -150,8 +150,8 @@ def bench_many_faces(runs: int, threads: int | None, embedder: str = "mobileface
     """1 face vs 8 faces in the same-sized frame: detect + align + embed + match (goal <= 5x).
 
     Recognizers are timed alternately on both frames: with the embedder batching (one invoke of a
-    batch of 8, ``FaceEmbedder(batch=True)``) and with one invoke per face reusing its input
-    buffer (the default); each frame
+    batch of 8, the default) and with one invoke per face reusing its input buffer
+    (``FaceEmbedder(batch=False)``); each frame
     has its own recognizer, so a batched embedder keeps its batch size as it would on a stream
     of similar frames. Both modes must give the same identities and similarities within 1e-5.
     """

@@ -252,8 +252,8 @@ def build(args: argparse.Namespace) -> str:
                 f"8 faces vs 1 face in a {fc['frame']} frame: detect (BlazeFace full range) + align + embed "
                 "(MobileFaceNet uint8) + match",
                 "`python " + " ".join(fc_cmd) + "`",
-                f"batched embedder: {fmt_ratio(fc['ratio_8_over_1_batched'], 5.0, False)} "
-                f"({ms['batched 8']} vs {ms['batched 1']} ms); one invoke per face (default): "
+                f"batched embedder (default): {fmt_ratio(fc['ratio_8_over_1_batched'], 5.0, False)} "
+                f"({ms['batched 8']} vs {ms['batched 1']} ms); one invoke per face (`batch=False`): "
                 f"{fmt_ratio(fc['ratio_8_over_1_per_face'], 5.0, False)} ({ms['per_face 8']} vs {ms['per_face 1']} ms); "
                 f"faces found {fc['faces_found']['batched 8']}, answers {'the same' if fc['same_answers'] else '**differ**'}",
                 "≤ 5×",

@@ -62,9 +62,10 @@ class FaceEmbedder:
         normalization: input ``(pixel - mean) / std`` when the model's metadata lacks it.
         accelerator, num_threads: passed to :class:`Model` when ``model`` is a path.
         batch: embed the faces of a frame as one batch (the model's input is resized to the
-            number of faces) where the model allows it. Off by default: on XNNPACK a batch of
-            8 costs as much as 8 invokes (bench/faces.py), and every change in the number of
-            faces reallocates the interpreter; turn it on for delegates that gain from batches.
+            number of faces) where the model allows it; else, or with ``batch=False``, one invoke
+            per face through the same input. A change in the number of faces reallocates the
+            interpreter and costs one extra invoke of the new batch (bench/faces.py measures the
+            steady state of similar frames).
 
     Raises:
         ModelNotFoundError: ``model`` is None or the file does not exist.
@@ -79,7 +80,7 @@ class FaceEmbedder:
         normalization: Normalization | None = None,
         accelerator: Any = None,
         num_threads: int | None = None,
-        batch: bool = False,
+        batch: bool = True,
     ) -> None:
         if model is None:
             raise ModelNotFoundError(NO_EMBEDDER_HELP)
@@ -136,10 +137,10 @@ class FaceEmbedder:
     def embed_batch(self, faces: Sequence[npt.ArrayLike]) -> np.ndarray:
         """L2-normalised float32 ``(N, D)`` embeddings of ``N`` aligned RGB face crops.
 
-        With ``batch=True`` and a model that allows it, the input is resized to a batch of ``N``
+        With ``batch=True`` (the default) and a model that allows it, the input is resized to a batch of ``N``
         and all faces run in one invoke (the batch size is kept until a different ``N`` comes);
         otherwise each crop goes through the same preallocated input in turn, with no
-        allocation per face. The answers are the same either way.
+        allocation per face. The answers are the same either way (within float rounding).
 
         Raises:
             ImageError: a crop is empty or of an unsupported type.

@@ -25,8 +25,8 @@ def crops(assets):
 @pytest.mark.parametrize("name", ["mobilefacenet_uint8.tflite", "mobilefacenet.tflite"])
 def test_batch_equals_one_invoke_per_face(assets, crops, name):
     path = assets / "face/embedders" / name
-    single = FaceEmbedder(path, num_threads=1)
-    batched = FaceEmbedder(path, num_threads=1, batch=True)
+    single = FaceEmbedder(path, num_threads=1, batch=False)
+    batched = FaceEmbedder(path, num_threads=1)  # batching is the default
     want = np.stack([single.embed(c) for c in crops])
     got = batched.embed_batch(crops)
     assert batched.batching and batched.model.batch_size == len(crops)
