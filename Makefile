@@ -3,11 +3,13 @@
 #   make test   install everything the tests need, then run them (what CI runs)
 #   make dist-check  build the sdist and wheel in a temp dir, twine check, check their contents
 # VENV=/path/to/venv uses an existing virtual environment instead of ./.venv.
+#   make bench  run every comparison bench once and regenerate docs/BENCHMARKS.md (minutes;
+#               the Ultralytics rows need the bench environment described in bench/vs_ultralytics.py)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint venv dist-check clean
+.PHONY: demo test lint venv dist-check clean bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +20,9 @@ venv: $(PY)
 
 demo: venv
 	$(VENV)/bin/edge-sdk demo
+
+bench: venv
+	$(PY) bench/report.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -12,6 +12,7 @@ Prints the medians and the ratio c / (a + b); the goal is <= 1.05.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from pathlib import Path
@@ -24,14 +25,15 @@ from edge_sdk.tasks.classify import Classifier
 ASSETS = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=ASSETS / "classification/mobilenet_v1_0.5_160_quant.tflite")
     ap.add_argument("--image", type=Path, default=ASSETS / "classification/images/parrot.jpg")
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds; medians over all")
-    args = ap.parse_args()
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
 
     frame = cv2.cvtColor(cv2.resize(cv2.imread(str(args.image)), (640, 480)), cv2.COLOR_BGR2RGB)
     backend = get_backend()
@@ -77,6 +79,17 @@ def main() -> None:
     print(f"(b) cv2.resize to the input size       {mb:8.3f} ms")
     print(f"(c) Classifier.classify(frame)         {mc:8.3f} ms")
     print(f"ratio c / (a + b) = {mc / (ma + mb):.3f}   (goal <= 1.05)")
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "raw_ms": round(ma, 3),
+                    "resize_ms": round(mb, 3),
+                    "sdk_ms": round(mc, 3),
+                    "ratio": round(mc / (ma + mb), 3),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -26,6 +26,12 @@ MIN_PARSER_VERSION = "1.0.0"
 _CONTENT_FEATURE, _CONTENT_IMAGE = 1, 2
 _PROCESS_NORMALIZATION = 1
 _FILE_TENSOR_AXIS_LABELS = 2
+_FILE_TENSOR_VALUE_LABELS = 3
+_CONTENT_BOUNDING_BOX = 3
+_BOX_BOUNDARIES, _BOX_RATIO = 1, 0  # BoundingBoxType.BOUNDARIES, CoordinateType.RATIO
+SSD_OUTPUTS = ("location", "category", "score", "number of detections")
+"""The four outputs of a ``TFLite_Detection_PostProcess`` model, in order, as MediaPipe and the
+TFLite Task Library name them in metadata."""
 _COLOR = {ColorSpace.RGB: 1, ColorSpace.GRAYSCALE: 2, ColorSpace.BGR: 1, ColorSpace.UNKNOWN: 0}
 
 
@@ -38,6 +44,7 @@ def _build_metadata(
     num_outputs: int,
     labelled_output: int | None,
     image_input: bool,
+    ssd_outputs: bool = False,
 ) -> bytes:
     # lazy: the flatbuffer schema (~100 modules), only to read/write a model
     import flatbuffers
@@ -59,14 +66,25 @@ def _build_metadata(
             b.PrependUOffsetTRelative(o)
         return int(b.EndVector())
 
+    def uint_vector(values: Sequence[int]) -> int:
+        b.StartVector(4, len(values), 4)
+        for v in reversed(list(values)):
+            b.PrependUint32(int(v))
+        return int(b.EndVector())
+
     def table(fields: list[tuple[int, str, Any]], nslots: int) -> int:
         b.StartObject(nslots)
         for slot, kind, value in fields:
             if kind == "off":
                 b.PrependUOffsetTRelativeSlot(slot, value, 0)
+            elif kind == "i32":
+                b.PrependInt32Slot(slot, value, 0)
             else:  # "u8"
                 b.PrependUint8Slot(slot, value, 0)
         return int(b.EndObject())
+
+    def value_range(lo: int, hi: int) -> int:
+        return table([(0, "i32", lo), (1, "i32", hi)], 2)
 
     # Input tensor: image properties + normalization.
     input_fields: list[tuple[int, str, Any]] = [(0, "off", string("image"))]
@@ -80,17 +98,31 @@ def _build_metadata(
 
     outputs = []
     for i in range(num_outputs):
-        fields: list[tuple[int, str, Any]] = [
-            (0, "off", string("score" if i == labelled_output else f"output_{i}"))
-        ]
-        feature = table([], 3)  # FeatureProperties
-        fields.append((3, "off", table([(0, "u8", _CONTENT_FEATURE), (1, "off", feature)], 3)))
+        plain = "score" if i == labelled_output else f"output_{i}"
+        name = SSD_OUTPUTS[i] if ssd_outputs else plain
+        fields: list[tuple[int, str, Any]] = [(0, "off", string(name))]
+        if ssd_outputs and i == 0:
+            # boxes as (ymin, xmin, ymax, xmax) ratios: BoundingBoxProperties index [1, 0, 3, 2]
+            props = table(
+                [(0, "off", uint_vector([1, 0, 3, 2])), (1, "u8", _BOX_BOUNDARIES), (2, "u8", _BOX_RATIO)], 3
+            )
+            content_fields = [
+                (0, "u8", _CONTENT_BOUNDING_BOX),
+                (1, "off", props),
+                (2, "off", value_range(2, 2)),
+            ]
+        else:
+            feature = table([], 3)  # FeatureProperties
+            content_fields = [(0, "u8", _CONTENT_FEATURE), (1, "off", feature)]
+            if ssd_outputs and i < 3:
+                content_fields.append((2, "off", value_range(2, 2)))
+        fields.append((3, "off", table(content_fields, 3)))
         if i == labelled_output:
             f = table(
                 [
                     (0, "off", string(LABELS_FILE)),
                     (1, "off", string("Labels for the classes of this output.")),
-                    (2, "u8", _FILE_TENSOR_AXIS_LABELS),
+                    (2, "u8", _FILE_TENSOR_VALUE_LABELS if ssd_outputs else _FILE_TENSOR_AXIS_LABELS),
                 ],
                 5,
             )
@@ -163,6 +195,11 @@ def write_metadata(
         mean, std: input normalization ``(pixel - mean) / std`` in the model's colour order.
         color: the input colour order.
         resize: how frames are fitted (``stretch``, ``letterbox``, ``center_crop``).
+        num_outputs: how many output tensors to describe. A ``detection`` model with 4 outputs
+            is described as a ``TFLite_Detection_PostProcess`` model (location, category, score,
+            number of detections; boxes as ymin, xmin, ymax, xmax ratios; the labels as value
+            labels of ``category``, so pass ``labelled_output=1``), which MediaPipe's
+            ObjectDetector requires.
     """
     md = _build_metadata(
         name,
@@ -173,6 +210,7 @@ def write_metadata(
         num_outputs,
         labelled_output if labels else None,
         image_input=True,
+        ssd_outputs=task == "detection" and num_outputs == 4,
     )
     out = _attach_buffer(model, md)
     info = {

@@ -17,7 +17,8 @@ none (auto)                       no                ``model.tflite`` on the CPU 
                                                     model was named)
 ================================  ===============  =============================================
 
-Edge TPUs are found with :func:`devices.accelerators.list_edgetpus`, which loads nothing. On
+Edge TPUs are found with :func:`devices.accelerators.list_edgetpus`, which loads nothing, and
+only when the answer matters: in auto mode a plain model without a twin is never looked for. On
 systems where they cannot be enumerated (macOS, Windows), an explicit ``edgetpu`` request is
 passed through and the delegate decides; auto mode stays on the CPU.
 """
@@ -103,6 +104,9 @@ def resolve_model(
             )
             return cpu, requested
         return given, requested
+
+    if requested is None and tpu is None and not named_tpu:
+        return given, on_cpu  # auto, a plain model without an _edgetpu twin: no TPU to look for
 
     found = list(list_edgetpus() if tpus is None else tpus)
     unknown = tpus is None and not found and not edgetpu_enumeration_supported()

@@ -14,7 +14,6 @@ import os
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +52,30 @@ class Backend:
     load_delegate: Callable[..., Any]
 
 
-def _distribution_version(dist: str) -> str:
+def _installed_version(dist: str) -> str | None:
+    """The installed distribution's version, or None. ``importlib.metadata`` walks
+    site-packages (~15 ms at start-up), so it is only imported when asked."""
+    from importlib import (
+        metadata,  # lazy: importlib.metadata costs ~15 ms of start-up; only to report versions
+    )
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _distribution_version(dist: str, module_name: str) -> str:
+    """The backend's version: its package's ``__version__`` (free: it is already imported),
+    else the installed distribution's."""
+    top = importlib.import_module(module_name.split(".")[0])
+    version = getattr(top, "__version__", None)
+    if isinstance(version, str) and version:
+        return version
     for candidate in (dist, "tensorflow-cpu") if dist == "tensorflow" else (dist,):
-        try:
-            return metadata.version(candidate)
-        except metadata.PackageNotFoundError:
-            continue
+        found = _installed_version(candidate)
+        if found:
+            return found
     return "unknown"
 
 
@@ -78,8 +95,8 @@ def arm_cpuinfo_problem() -> str | None:
     if "CPU implementer" in text and "CPU part" in text:
         return None
     try:
-        major, minor = (int(x) for x in metadata.version("ai-edge-litert").split(".")[:2])
-    except (metadata.PackageNotFoundError, ValueError):
+        major, minor = (int(x) for x in (_installed_version("ai-edge-litert") or "").split(".")[:2])
+    except ValueError:
         return None
     if (major, minor) < (2, 2):
         return None
@@ -97,7 +114,7 @@ def _import(name: BackendName) -> Backend:
         if problem:
             raise ImportError(problem)
     module = importlib.import_module(module_name)
-    return Backend(name, _distribution_version(dist), module.Interpreter, module.load_delegate)
+    return Backend(name, _distribution_version(dist, module_name), module.Interpreter, module.load_delegate)
 
 
 @functools.cache

@@ -23,12 +23,15 @@ import enum
 import io
 import json
 import math
+import mmap
+import struct
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import MetadataError, OptionsError
 from .labels import LabelMap
+from .modelfile import _Reader
 from .safe_io import MAX_NESTING, loads_json, nesting_depth
 
 TFLITE_METADATA = "TFLITE_METADATA"
@@ -170,64 +173,42 @@ class ModelMetadata:
 
 
 class _Table:
-    """Minimal read-only flatbuffer table over ``flatbuffers.table.Table``."""
+    """Minimal read-only flatbuffer table (slots are vtable offsets, 4 + 2n), over the
+    bounds-checked reader :mod:`edge_sdk.modelfile` uses for the model itself."""
 
-    def __init__(self, buf: bytes | bytearray, pos: int) -> None:
-        # lazy: the flatbuffer schema is only needed to read a model
-        from flatbuffers.table import Table
-
-        self.t = Table(bytearray(buf) if not isinstance(buf, bytearray) else buf, pos)
+    def __init__(self, reader: _Reader, pos: int) -> None:
+        self.r = reader
+        self.pos = pos
 
     @classmethod
     def root(cls, buf: bytes) -> _Table:
-        # lazy: the flatbuffer schema is only needed to read a model
-        from flatbuffers import encode, number_types
+        r = _Reader(buf)
+        return cls(r, r.root())
 
-        ba = bytearray(buf)
-        return cls(ba, encode.Get(number_types.UOffsetTFlags.packer_type, ba, 0))
-
-    def _off(self, slot: int) -> int:
-        return int(self.t.Offset(slot))
+    def _field(self, slot: int) -> int:
+        return self.r.field(self.pos, (slot - 4) // 2)
 
     def string(self, slot: int) -> str | None:
-        o = self._off(slot)
-        return self.t.String(o + self.t.Pos).decode("utf-8", "replace") if o else None
+        s = self.r.string(self.pos, (slot - 4) // 2)
+        return None if s is None else s
 
     def u8(self, slot: int) -> int:
-        # lazy: the flatbuffer schema is only needed to read a model
-        from flatbuffers import number_types
-
-        o = self._off(slot)
-        return int(self.t.Get(number_types.Uint8Flags, o + self.t.Pos)) if o else 0
+        return self.r.scalar(self.pos, (slot - 4) // 2, "<B")
 
     def table(self, slot: int) -> _Table | None:
-        o = self._off(slot)
-        return _Table(self.t.Bytes, self.t.Indirect(o + self.t.Pos)) if o else None
+        o = self._field(slot)
+        return _Table(self.r, self.r.indirect(o)) if o else None
 
-    def union(self, slot: int) -> _Table | None:
-        o = self._off(slot)
-        if not o:
-            return None
-        return _Table(self.t.Bytes, self.t.Indirect(o + self.t.Pos))
+    union = table
 
     def tables(self, slot: int) -> list[_Table]:
-        o = self._off(slot)
-        if not o:
-            return []
-        start = self.t.Vector(o)
-        return [_Table(self.t.Bytes, self.t.Indirect(start + 4 * j)) for j in range(self.t.VectorLen(o))]
+        return [_Table(self.r, t) for t in self.r.tables(self.pos, (slot - 4) // 2)]
 
     def floats(self, slot: int) -> tuple[float, ...]:
-        # lazy: the flatbuffer schema is only needed to read a model
-        from flatbuffers import number_types
-
-        o = self._off(slot)
-        if not o:
+        start, n = self.r.vector(self.pos, (slot - 4) // 2)
+        if not start:
             return ()
-        start = self.t.Vector(o)
-        return tuple(
-            float(self.t.Get(number_types.Float32Flags, start + 4 * j)) for j in range(self.t.VectorLen(o))
-        )
+        return tuple(float(v) for v in struct.unpack_from(f"<{n}f", self.r.buf, start))
 
 
 def _label_files(tensor: _Table) -> list[str]:
@@ -247,7 +228,45 @@ MAX_MEMBERS = 10_000
 """Most entries a model's zip tail may list."""
 
 
-def _read_archive(model_bytes: bytes, wanted: set[str], source: str) -> tuple[list[str], dict[str, bytes]]:
+_ZIP_END = b"PK\x05\x06"  # zip end-of-central-directory signature
+_ZIP_END_SPAN = 22 + 65535  # the record plus the longest zip comment
+
+
+class _MmapFile:
+    """An mmap as the seekable file ``zipfile`` wants (``mmap.seekable`` is Python >= 3.13)."""
+
+    def __init__(self, mm: mmap.mmap) -> None:
+        self._mm = mm
+        mm.seek(0)
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: Any = 0) -> int:
+        self._mm.seek(pos, whence)
+        return self._mm.tell()
+
+    def tell(self) -> int:
+        return self._mm.tell()
+
+    def read(self, n: int | None = -1) -> bytes:
+        return self._mm.read(n if n is not None and n >= 0 else None)
+
+
+def _zip_tail(model_bytes: bytes | bytearray | memoryview | mmap.mmap) -> Any:
+    """A seekable file over the model for ``zipfile`` (an mmap is read in place, bytes are
+    not copied twice), or None when the file has no zip end record near its end."""
+    tail = bytes(model_bytes[max(0, len(model_bytes) - _ZIP_END_SPAN) :])
+    if tail.rfind(_ZIP_END) < 0:
+        return None
+    if isinstance(model_bytes, mmap.mmap):
+        return _MmapFile(model_bytes)
+    return io.BytesIO(model_bytes)
+
+
+def _read_archive(
+    model_bytes: bytes | bytearray | memoryview | mmap.mmap, wanted: set[str], source: str
+) -> tuple[list[str], dict[str, bytes]]:
     """The names in the model's zip tail, and the contents of those in ``wanted`` that it packs.
 
     Only the wanted members are read, each only after its declared size is checked against
@@ -258,8 +277,11 @@ def _read_archive(model_bytes: bytes, wanted: set[str], source: str) -> tuple[li
         MetadataError: the zip tail is damaged, lists too many entries, or a wanted member is
             too large, encrypted, uses an unsupported compression, or fails its CRC check.
     """
+    fh = _zip_tail(model_bytes)
+    if fh is None:
+        return [], {}  # no zip tail: the model packs no files
     try:
-        zf = zipfile.ZipFile(io.BytesIO(model_bytes))
+        zf = zipfile.ZipFile(fh)
     except zipfile.BadZipFile:
         return [], {}  # no zip tail: the model packs no files
     except Exception as exc:  # a damaged central directory: OSError, ValueError, EOFError ...
@@ -300,12 +322,15 @@ def _read_archive(model_bytes: bytes, wanted: set[str], source: str) -> tuple[li
 
 
 def parse_metadata(
-    model_bytes: bytes, metadata_buffers: dict[str, bytes], source: str = "model"
+    model_bytes: bytes | bytearray | memoryview | mmap.mmap,
+    metadata_buffers: dict[str, bytes],
+    source: str = "model",
 ) -> ModelMetadata:
     """Read standard TFLite Metadata and ``edge_sdk.json`` from a model.
 
     Args:
-        model_bytes: the whole .tflite file (the zip tail with associated files is at its end).
+        model_bytes: the whole .tflite file (the zip tail with associated files is at its end):
+            bytes, a memoryview or an mmap (read in place).
         metadata_buffers: the model's metadata entries, name to bytes (see ``modelfile``).
 
     Raises:
@@ -416,10 +441,15 @@ def _parse_dict(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _read_ultralytics(model_bytes: bytes, source: str) -> tuple[dict[str, Any] | None, str | None]:
+def _read_ultralytics(
+    model_bytes: bytes | bytearray | memoryview | mmap.mmap, source: str
+) -> tuple[dict[str, Any] | None, str | None]:
     """:func:`_ultralytics` on the model's zip tail (already checked by :func:`_read_archive`)."""
+    fh = _zip_tail(model_bytes)
+    if fh is None:
+        return None, None
     try:
-        with zipfile.ZipFile(io.BytesIO(model_bytes)) as zf:
+        with zipfile.ZipFile(fh) as zf:
             return _ultralytics(zf, source)
     except MetadataError:
         raise

@@ -8,10 +8,11 @@ typed :class:`~edge_sdk.errors.ModelError`.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import functools
 import mmap
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from .errors import (
     ModelNotFoundError,
     NotATfliteModelError,
     UnresolvedOpsError,
+    UnsupportedModelError,
 )
 from .lifecycle import Closeable
 from .metadata import ModelMetadata, parse_metadata
@@ -200,17 +202,18 @@ class Model(Closeable):
         if num_threads is not None:
             self.accelerator = Accelerator(self.accelerator.kind, num_threads, self.accelerator.device)
         self.backend: Backend = get_backend()
-        data = self._read(source)
-        self.file: ModelFile = read_model_file(data, self.source)
-        self.size_bytes = len(data)
-        self.sha256 = hashlib.sha256(data).hexdigest()
-        self.metadata: ModelMetadata = parse_metadata(bytes(data), self.file.metadata, self.source)
+        self._bytes: bytes | None = None
+        with self._open(source) as data:
+            # Parsed in place: a path-loaded model is never copied into Python memory; the
+            # interpreter memory-maps the file itself.
+            self.file: ModelFile = read_model_file(data, self.source)
+            self.size_bytes = len(data)
+            self.metadata: ModelMetadata = parse_metadata(data, self.file.metadata, self.source)
         uses_tpu = self.accelerator.kind is AcceleratorKind.EDGETPU or bool(delegates)
         if self.file.needs_edgetpu and not uses_tpu:
             raise EdgeTpuRequiredError(_edgetpu_message(self.source), [EDGETPU_CUSTOM_OP])
         all_delegates = [*self.accelerator.load_delegates(self.backend.load_delegate), *delegates]
-        self._interpreter = self._build(data, all_delegates)
-        del data  # a path-loaded model is memory-mapped by the interpreter, not held twice
+        self._interpreter = self._build(all_delegates)
         self.all_inputs: tuple[TensorSpec, ...] = tuple(
             TensorSpec.from_details(d) for d in self._interpreter.get_input_details()
         )
@@ -236,11 +239,29 @@ class Model(Closeable):
 
     # -- loading -----------------------------------------------------------------------------
 
-    def _read(self, source: str | Path | bytes) -> bytes:
+    @functools.cached_property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the model file (computed on first use; a path is read again then)."""
+        import hashlib  # lazy: hashlib only when the sha256 is asked for
+
+        if self._bytes is not None:
+            return hashlib.sha256(self._bytes).hexdigest()
+        assert self.path is not None
+        try:
+            with self.path.open("rb") as fh:
+                return hashlib.file_digest(fh, "sha256").hexdigest()
+        except OSError as exc:
+            raise ModelError(f"cannot read model {self.path}: {exc.strerror or exc}") from exc
+
+    @contextlib.contextmanager
+    def _open(self, source: str | Path | bytes) -> Iterator[bytes | mmap.mmap]:
+        """The model's bytes: the caller's bytes, or a read-only mmap of the file (closed after)."""
         if isinstance(source, (bytes, bytearray, memoryview)):
             self.path: Path | None = None
             self.source = "<model bytes>"
-            return bytes(source)
+            self._bytes = bytes(source)  # the interpreter keeps using this buffer
+            yield self._bytes
+            return
         path = Path(source)
         self.path = path
         self.source = str(path)
@@ -254,22 +275,28 @@ class Model(Closeable):
         if problem:
             raise NotATfliteModelError(f"model file {path} {problem}; expected a regular .tflite file")
         try:
-            with path.open("rb") as fh:
-                if path.stat().st_size == 0:
-                    return b""
-                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                    return bytes(mm)
+            fh = path.open("rb")
         except OSError as exc:
             raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from exc
+        with fh:
+            if path.stat().st_size == 0:
+                yield b""
+                return
+            try:
+                mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            except OSError as exc:
+                raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from exc
+            with mm:
+                yield mm
 
-    def _build(self, data: bytes, delegates: list[Any]) -> Any:
+    def _build(self, delegates: list[Any]) -> Any:
         kwargs: dict[str, Any] = {"num_threads": self.accelerator.threads}
         if delegates:
             kwargs["experimental_delegates"] = delegates
         if self.path is not None:
             kwargs["model_path"] = str(self.path)
         else:
-            kwargs["model_content"] = data
+            kwargs["model_content"] = self._bytes
         try:
             with filtered_stderr():
                 interp = self.backend.interpreter_cls(**kwargs)
@@ -302,8 +329,8 @@ class Model(Closeable):
         """The first input (image models have exactly one)."""
         return self.inputs[0]
 
-    def write_input(self, writer: Callable[[np.ndarray], T], index: int = 0) -> T:
-        """Call ``writer`` with a writable view of input ``index`` without the batch dimension.
+    def write_input(self, writer: Callable[[np.ndarray], T], index: int = 0, item: int = 0) -> T:
+        """Call ``writer`` with a writable view of batch item ``item`` of input ``index``.
 
         The view is only valid during the call; edge_sdk drops it before ``invoke`` (the
         interpreter refuses to run while Python holds views into its tensors).
@@ -315,9 +342,53 @@ class Model(Closeable):
             raise ModelError(f"{self.source} was closed; load the model again to run it")
         view = self._input_accessors[index]()
         try:
-            return writer(view[0] if view.ndim == 4 else view)
+            return writer(view[item] if view.ndim == 4 else view)
         finally:
             del view
+
+    @property
+    def batch_size(self) -> int:
+        """The first input's batch dimension as allocated now."""
+        return self.inputs[0].shape[0] if self.inputs[0].shape else 1
+
+    def resize_batch(self, n: int) -> None:
+        """Reallocate the (single) input with batch dimension ``n`` (outputs follow).
+
+        Costs an allocation and one invoke of the new batch (on zeros, to settle dynamic output
+        shapes); only call it when ``n`` changes.
+
+        Raises:
+            UnsupportedModelError: the model has several inputs, or its graph cannot run with
+                that batch size (a reshape with a fixed batch, for example); the model is left
+                as it was.
+        """
+        if n < 1:
+            raise UnsupportedModelError(f"a batch needs at least one item, got {n}")
+        if n == self.batch_size:
+            return
+        if len(self.all_inputs) != 1 or len(self.inputs[0].shape) != 4:
+            raise UnsupportedModelError(f"{self.source}: only a single NHWC input (no state) can be batched")
+        old = list(self.inputs[0].shape)
+        try:
+            with filtered_stderr():
+                self._interpreter.resize_tensor_input(self.inputs[0].index, [n, *old[1:]], strict=False)
+                self._interpreter.allocate_tensors()
+                # Dynamic outputs get their shapes at the first invoke, and delegates prepare
+                # lazily: one invoke here, so that neither lands on the next real frame.
+                self._interpreter.invoke()
+            outs = [TensorSpec.from_details(d) for d in self._interpreter.get_output_details()]
+            if any(not o.shape or o.shape[0] != n for o in outs):
+                raise ValueError(f"outputs {[list(o.shape) for o in outs]} do not follow the batch")
+        except (RuntimeError, ValueError) as exc:
+            with filtered_stderr():
+                self._interpreter.resize_tensor_input(self.inputs[0].index, old, strict=False)
+                self._interpreter.allocate_tensors()
+            raise UnsupportedModelError(f"{self.source} cannot run a batch of {n}: {exc}") from exc
+        self.inputs = self.all_inputs = tuple(
+            TensorSpec.from_details(d) for d in self._interpreter.get_input_details()
+        )
+        self.outputs = self.all_outputs = tuple(outs)
+        self._input_accessors = [self._interpreter.tensor(t.index) for t in self.inputs]
 
     def set_input(self, value: np.ndarray, index: int = 0) -> None:
         """Copy an already-prepared array (of the tensor's shape and dtype) into input ``index``."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 
 _enabled = False
@@ -37,6 +36,8 @@ def filtered_stderr() -> Iterator[None]:
     except (AttributeError, OSError, ValueError):
         yield
         return
+    import tempfile  # lazy: tempfile pulls in random, shutil...; only when filtering is on
+
     sys.stderr.flush()
     saved = os.dup(fd)
     with tempfile.TemporaryFile() as tmp:

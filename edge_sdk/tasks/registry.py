@@ -213,7 +213,7 @@ def infer_task(model: Model) -> str:
     meta_task = model.metadata.task
     if meta_task:
         return meta_task if meta_task in MODEL_TASKS else UNKNOWN_MODEL_TASK
-    if DETECTION_POSTPROCESS_OP in model.file.op_counts:
+    if model.file.has_op(DETECTION_POSTPROCESS_OP):
         return "detection"
     if any(op.lower() in POSENET_OPS for op in model.file.custom_ops):
         return "pose"
@@ -235,7 +235,7 @@ def infer_task(model: Model) -> str:
     if len(shapes) == 1 and _looks_segmented(model):
         return "segmentation"
     if len(shapes) == 1 and len([d for d in shapes[0] if d != 1]) == 1:
-        if model.metadata.labels is not None or "SOFTMAX" in model.file.op_counts:
+        if model.metadata.labels is not None or model.file.has_op("SOFTMAX"):
             return "classification"
         return "embedding"
     return UNKNOWN_MODEL_TASK

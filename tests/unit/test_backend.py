@@ -27,7 +27,7 @@ def test_arm_cpuinfo_guard(monkeypatch, tmp_path, machine, cpuinfo, version, pro
     monkeypatch.setattr(backend.platform, "system", lambda: "Linux")
     monkeypatch.setattr(backend.platform, "machine", lambda: machine)
     monkeypatch.setattr(backend, "Path", lambda _p: fake)
-    monkeypatch.setattr(backend.metadata, "version", lambda _d: version)
+    monkeypatch.setattr(backend, "_installed_version", lambda _d: version)
     result = backend.arm_cpuinfo_problem()
     assert (result is not None) == problem
     if problem:

@@ -224,6 +224,22 @@ def test_auto_falls_back_to_cpu_without_a_tpu(
     assert bool(caplog.records) is bool(named)  # only naming the Edge TPU model warns
 
 
+def test_auto_does_not_look_for_tpus_for_a_plain_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cold start: a model without an _edgetpu twin runs on the CPU without enumerating USB/PCI."""
+    import devices.pairing
+
+    def boom() -> list:
+        raise AssertionError("list_edgetpus was called")
+
+    monkeypatch.setattr(devices.pairing, "list_edgetpus", boom)
+    solo = tmp_path / "solo.tflite"
+    solo.write_bytes(b"x")
+    path, acc = resolve_model(solo, None)
+    assert path == solo and acc.kind is AcceleratorKind.CPU
+
+
 def test_explicit_edgetpu_without_tpu_falls_back_with_warning(
     pair: tuple[Path, Path], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -98,7 +98,7 @@ class SsdDecoder:
                 cannot be told apart; the message lists them.
         """
         outs = list(model.outputs)
-        has_op = DETECTION_POSTPROCESS_OP in model.file.op_counts
+        has_op = model.file.has_op(DETECTION_POSTPROCESS_OP)
 
         def fail(why: str) -> UnsupportedModelError:
             return UnsupportedModelError(
