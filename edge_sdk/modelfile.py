@@ -65,13 +65,102 @@ def _op_name(tflite: object, opcode: object) -> str:
     return str(names.get(builtin, f"BUILTIN_{builtin}"))
 
 
+# Ops whose kernels read parameters that must not be zero (a split count, a stride, a filter
+# size): without their options table the runtime fills zeros and crashes in native code
+# (found by fuzzing: a SPLIT whose options type byte was cleared segfaulted in
+# allocate_tensors). Other ops only need a present options table to be of their own type.
+REQUIRED_OPTIONS = {
+    "SPLIT": "SplitOptions",
+    "SPLIT_V": "SplitVOptions",
+    "CONV_2D": "Conv2DOptions",
+    "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
+    "AVERAGE_POOL_2D": "Pool2DOptions",
+    "MAX_POOL_2D": "Pool2DOptions",
+    "L2_POOL_2D": "Pool2DOptions",
+    "TRANSPOSE_CONV": "TransposeConvOptions",
+    "PACK": "PackOptions",
+    "UNPACK": "UnpackOptions",
+}
+
+
+def _options_types(tflite: object) -> dict[str, int]:
+    opts = tflite.BuiltinOptions  # type: ignore[attr-defined]
+    return {k: v for k, v in vars(opts).items() if isinstance(v, int) and not k.startswith("_")}
+
+
+def _expected_options(name: str, types: dict[str, int]) -> tuple[int | None, bool]:
+    """The options type an op takes (None: unknown), and whether it must be present."""
+    if name in REQUIRED_OPTIONS:
+        return types.get(REQUIRED_OPTIONS[name]), True
+    camel = "".join(part.capitalize() for part in name.split("_")) + "Options"
+    return types.get(camel), False
+
+
+def _check_graph(tflite: object, model: object, opcodes: list[str], source: str) -> None:
+    """Refuse operator tables the runtime would crash on instead of rejecting.
+
+    Checks every operator's tensor indices, its options type, and that each tensor an operator
+    reads is produced somewhere (a graph input, another operator's output, a variable) or
+    holds constant data. Found by fuzzing: a cleared options type on SPLIT and a weight
+    tensor whose buffer lost its data both segfaulted TFLite's ``allocate_tensors``.
+
+    Raises:
+        CorruptModelError: naming the subgraph, the operator and what is wrong.
+    """
+    types = _options_types(tflite)
+    op_names = tflite.BUILTIN_OPCODE2NAME  # type: ignore[attr-defined]
+    builtin = set(op_names.values())
+    n_buffers = model.BuffersLength()  # type: ignore[attr-defined]
+    for s in range(model.SubgraphsLength()):  # type: ignore[attr-defined]
+        sg = model.Subgraphs(s)  # type: ignore[attr-defined]
+        n_tensors = sg.TensorsLength()
+        produced = {int(i) for i in (sg.InputsAsNumpy() if sg.InputsLength() else [])}
+        for o in range(sg.OperatorsLength()):
+            op = sg.Operators(o)
+            produced.update(int(i) for i in (op.OutputsAsNumpy() if op.OutputsLength() else []))
+        for o in range(sg.OperatorsLength()):
+            op = sg.Operators(o)
+            idx = op.OpcodeIndex()
+            name = opcodes[idx] if idx < len(opcodes) else f"OPCODE_{idx}"
+            where = f"{source}: subgraph {s} operator {o} ({name})"
+            if name in builtin:
+                expected, required = _expected_options(name, types)
+                found = op.BuiltinOptionsType()
+                if expected is not None and (found != expected if required else found not in (0, expected)):
+                    raise CorruptModelError(
+                        f"{where} has builtin options of type {found}; expected type {expected}"
+                    )
+            inputs = [int(i) for i in (op.InputsAsNumpy() if op.InputsLength() else [])]
+            outputs = [int(i) for i in (op.OutputsAsNumpy() if op.OutputsLength() else [])]
+            for t in (*inputs, *outputs):
+                if t < -1 or t >= n_tensors:
+                    raise CorruptModelError(f"{where} names tensor {t}; the subgraph has {n_tensors}")
+            for t in inputs:
+                if t == -1 or t in produced:
+                    continue
+                tensor = sg.Tensors(t)
+                if tensor.IsVariable():
+                    continue
+                shape = tensor.ShapeAsNumpy() if tensor.ShapeLength() else []
+                if tensor.ShapeLength() and any(int(d) == 0 for d in shape):
+                    continue  # no elements, no data needed
+                b = tensor.Buffer()
+                if b >= n_buffers:
+                    raise CorruptModelError(f"{where} reads tensor {t} whose buffer {b} does not exist")
+                buf = model.Buffers(b)  # type: ignore[attr-defined]
+                if buf.DataLength() == 0 and buf.Size() == 0:
+                    raise CorruptModelError(
+                        f"{where} reads tensor {t}, which no operator produces and which holds no data"
+                    )
+
+
 def read_model_file(data: bytes | memoryview, source: str = "<bytes>") -> ModelFile:
     """Parse a TFLite flatbuffer's op table, subgraphs and metadata.
 
     Raises:
         NotATfliteModelError: the data does not carry the TFLite identifier.
         CorruptModelError: the flatbuffer's offsets point outside the data (truncation or
-            corruption).
+            corruption), or its operator table would crash the runtime (see ``_check_graph``).
     """
     check_magic(data, source)
     # lazy: the flatbuffer schema is only needed to read a model
@@ -87,6 +176,7 @@ def read_model_file(data: bytes | memoryview, source: str = "<bytes>") -> ModelF
             for o in range(sg.OperatorsLength()):
                 idx = sg.Operators(o).OpcodeIndex()
                 counts[opcodes[idx] if idx < len(opcodes) else f"OPCODE_{idx}"] += 1
+        _check_graph(tflite, model, opcodes, source)
         builtin_names = set(tflite.BUILTIN_OPCODE2NAME.values())
         custom = tuple(sorted(name for name in set(opcodes) if name not in builtin_names))
         meta: dict[str, bytes] = {}
