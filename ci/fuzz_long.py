@@ -39,8 +39,9 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="edge-sdk-fuzz-"))
     k, seed = args.scale, args.seed
     families = {
-        "models": lambda w: fuzz_cases.model_cases(assets, w, 500 * k, seed)
-        + fuzz_cases.zip_cases(assets, w, 200 * k, seed),
+        "models": lambda w: (
+            fuzz_cases.model_cases(assets, w, 500 * k, seed) + fuzz_cases.zip_cases(assets, w, 200 * k, seed)
+        ),
         "images": lambda w: fuzz_cases.image_cases(assets, w, 400 * k, seed),
         "text": lambda w: fuzz_cases.text_cases(w, 400 * k, seed),
         "uris": lambda w: fuzz_cases.uri_cases(w, 300 * k, seed),
@@ -54,7 +55,9 @@ def main() -> int:
         report = run_cases(cases, folder / "run", mem_mb=1024, timeout_s=10, batch_timeout_s=3600)
         print(f"{name}: drew {len(cases)} inputs in {drawn:.0f} s; {report.summary()}", flush=True)
         for f in report.findings:
-            print(f"  FINDING case {f.index} ({f.target}): {f.outcome}; reproducer {f.reproducer}", flush=True)
+            print(
+                f"  FINDING case {f.index} ({f.target}): {f.outcome}; reproducer {f.reproducer}", flush=True
+            )
         total += report.total
         findings += len(report.findings)
     print(f"total: {total} inputs, {findings} findings, {time.monotonic() - t0:.0f} s; work folder {work}")

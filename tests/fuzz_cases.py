@@ -9,6 +9,7 @@ under ``work``. Each family is deterministic for a given seed.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import struct
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hseed
 from hypothesis import strategies as st
@@ -133,10 +133,14 @@ def _zip_tail(draw: st.DrawFn) -> tuple[list[tuple[str, bytes, int]], list[tuple
         st.sampled_from(["labels.txt", "edge_sdk.json", "../labels.txt", "x/labels.txt", ""]),
         st.text(max_size=20),
     )
-    label_text = st.lists(st.text(max_size=30), max_size=50).map(lambda ls: "\n".join(ls).encode("utf-8", "replace"))
+    label_text = st.lists(st.text(max_size=30), max_size=50).map(
+        lambda ls: "\n".join(ls).encode("utf-8", "replace")
+    )
     content = st.one_of(st.binary(max_size=2000), label_text, _json_bytes())
     members = draw(st.lists(st.tuples(names, content, st.sampled_from(_ZIP_METHODS)), max_size=5))
-    return members, draw(st.lists(st.tuples(st.just("flip"), st.integers(0, 10_000), st.integers(0, 7)), max_size=3))
+    return members, draw(
+        st.lists(st.tuples(st.just("flip"), st.integers(0, 10_000), st.integers(0, 7)), max_size=3)
+    )
 
 
 def zip_cases(assets: Path, work: Path, n: int, seed: int) -> list[Case]:
@@ -151,10 +155,8 @@ def zip_cases(assets: Path, work: Path, n: int, seed: int) -> list[Case]:
         tail = io.BytesIO()
         with zipfile.ZipFile(tail, "w") as z:
             for name, content, method in members:
-                try:
+                with contextlib.suppress(ValueError, UnicodeEncodeError):
                     z.writestr(zipfile.ZipInfo(name or "x"), content, compress_type=method)
-                except (ValueError, UnicodeEncodeError):
-                    pass
         raw = bytearray(tail.getvalue())
         for _, at, bit in flips:
             if raw:
@@ -274,9 +276,9 @@ def _config_text() -> st.SearchStrategy[bytes]:
 def _label_text() -> st.SearchStrategy[bytes]:
     line = st.one_of(
         st.text(max_size=40),
-        st.tuples(st.integers(-5, 10**12), st.sampled_from([" ", "  ", "\t", ": ", ",", ""]), st.text(max_size=20)).map(
-            lambda t: f"{t[0]}{t[1]}{t[2]}"
-        ),
+        st.tuples(
+            st.integers(-5, 10**12), st.sampled_from([" ", "  ", "\t", ": ", ",", ""]), st.text(max_size=20)
+        ).map(lambda t: f"{t[0]}{t[1]}{t[2]}"),
         st.integers(0, 200_000).map(lambda k: " " * k + "x"),
     )
     text = st.lists(line, max_size=60).map(lambda ls: "\n".join(ls).encode("utf-8", "surrogatepass"))
@@ -307,7 +309,9 @@ _HOSTS = ["127.0.0.1:1", "[::1]:1", "127.0.0.1", "[::1", "localhost:1", "127.0.0
 def _uri_part() -> st.SearchStrategy[str]:
     return st.one_of(
         st.text(max_size=12),
-        st.sampled_from(["", "/", "//", "%", "%zz", "?", "#", "{source}", "{", "}", "{source:>9}", "..", "\x00", "\u202e"]),
+        st.sampled_from(
+            ["", "/", "//", "%", "%zz", "?", "#", "{source}", "{", "}", "{source:>9}", "..", "\x00", "\u202e"]
+        ),
     )
 
 
@@ -335,7 +339,8 @@ def uri_cases(work: Path, n: int, seed: int) -> list[Case]:
     device = st.builds(
         lambda scheme, rest: f"{scheme}{rest}",
         st.sampled_from(["picamera2:", "csi://", "usb:", "/dev/video"]),
-        st.sampled_from(["0", "7", "-1", "99999999999", ""]) | st.text(max_size=6).filter(lambda s: "/" not in s),
+        st.sampled_from(["0", "7", "-1", "99999999999", ""])
+        | st.text(max_size=6).filter(lambda s: "/" not in s),
     )
     local = st.builds(
         lambda name, ext: f"{name}{ext}",
@@ -344,14 +349,18 @@ def uri_cases(work: Path, n: int, seed: int) -> list[Case]:
     )
     sink = st.builds(
         lambda scheme, user, host, path, query: f"{scheme}{user}{host}{path}{query}",
-        st.sampled_from(["mqtt://", "mqtts://", "mqqt://", "preview:", "jsonl:", "video:", "", "MQTT://", "tcp://"]),
+        st.sampled_from(
+            ["mqtt://", "mqtts://", "mqqt://", "preview:", "jsonl:", "video:", "", "MQTT://", "tcp://"]
+        ),
         userinfo,
         st.sampled_from([*_HOSTS, "0", "65536", "-1", "127.0.0.1:0", "x.mp4", "out.jsonl"]),
         _uri_part(),
         st.one_of(
             st.just(""),
             st.builds(
-                lambda k, v: f"?{k}={v}", st.sampled_from(["qos", "retain", "token", "hosts", "x", ""]), _uri_part()
+                lambda k, v: f"?{k}={v}",
+                st.sampled_from(["qos", "retain", "token", "hosts", "x", ""]),
+                _uri_part(),
             ),
         ),
     )

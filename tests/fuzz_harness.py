@@ -27,6 +27,7 @@ A case is ``{"target": NAME, "arg": STR}``; ``arg`` is a file path or a URI. Tar
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -79,7 +80,7 @@ def _targets() -> dict[str, Callable[[str], str]]:
         with Classifier(arg) as clf:
             result = clf.classify(np.zeros((24, 32, 3), np.uint8))
         scores = [c.score for c in result.categories]
-        if any(not (s == s) for s in scores):  # NaN
+        if any(math.isnan(s) for s in scores):
             return "wrong:NaN score"
         return "ok"
 
@@ -200,7 +201,9 @@ class Report:
 
     def record(self, case: dict[str, str], outcome: str) -> None:
         self.outcomes[outcome] += 1
-        self.by_target[case["target"], outcome.split(":", 2)[0] if outcome.startswith("untyped") else outcome] += 1
+        self.by_target[
+            case["target"], outcome.split(":", 2)[0] if outcome.startswith("untyped") else outcome
+        ] += 1
 
 
 def _save_reproducer(case: dict[str, str], index: int, outcome: str, crash_dir: Path) -> Path:

@@ -27,7 +27,9 @@ SEED = 17
 def _check(report: Report) -> None:
     print(report.summary())
     assert report.total > 0
-    problems = "\n".join(f"case {f.index} ({f.target}): {f.outcome}; reproducer {f.reproducer}" for f in report.findings)
+    problems = "\n".join(
+        f"case {f.index} ({f.target}): {f.outcome}; reproducer {f.reproducer}" for f in report.findings
+    )
     assert not report.findings, f"unacceptable outcomes:\n{problems}"
 
 
@@ -37,7 +39,9 @@ def _quiet_zipfile() -> None:
 
 
 def test_fuzz_models_and_metadata_zips(assets: Path, tmp_path: Path) -> None:
-    cases = fuzz_cases.model_cases(assets, tmp_path, 500, SEED) + fuzz_cases.zip_cases(assets, tmp_path, 200, SEED)
+    cases = fuzz_cases.model_cases(assets, tmp_path, 500, SEED) + fuzz_cases.zip_cases(
+        assets, tmp_path, 200, SEED
+    )
     report = run_cases(cases, tmp_path / "run", mem_mb=MEM_MB)
     _check(report)
     ok = sum(n for (target, outcome), n in report.by_target.items() if outcome == "ok")
@@ -60,7 +64,10 @@ def test_fuzz_labels_and_configs(tmp_path: Path) -> None:
 def test_fuzz_source_and_sink_uris(tmp_path: Path) -> None:
     report = run_cases(fuzz_cases.uri_cases(tmp_path, 300, SEED), tmp_path / "run", mem_mb=MEM_MB)
     _check(report)
-    assert report.by_target["source", "typed:SourceError"] > 0 and report.by_target["sink", "typed:OptionsError"] > 0
+    assert (
+        report.by_target["source", "typed:SourceError"] > 0
+        and report.by_target["sink", "typed:OptionsError"] > 0
+    )
 
 
 def test_harness_catches_a_native_crash_and_a_hang(tmp_path: Path) -> None:
@@ -84,7 +91,12 @@ def test_harness_catches_a_native_crash_and_a_hang(tmp_path: Path) -> None:
 # tiny model's SPLIT operator (its options type) and two bytes of an offset in the LSTM model's
 # buffer vector (a weight buffer then held no data). Both are now refused at load.
 FOUND_CRASHES = [
-    ("edgetpu/compiled_pairs/split_concat.tflite", 219, b"\x00", "SPLIT.*options of type 0; expected type 35"),
+    (
+        "edgetpu/compiled_pairs/split_concat.tflite",
+        219,
+        b"\x00",
+        "SPLIT.*options of type 0; expected type 35",
+    ),
     (
         "edgetpu/compiled_pairs/keras_lstm_mnist_ptq.tflite",
         304,
@@ -94,8 +106,12 @@ FOUND_CRASHES = [
 ]
 
 
-@pytest.mark.parametrize(("rel", "at", "patch", "message"), FOUND_CRASHES, ids=["split-options", "lstm-weights"])
-def test_fuzzer_crashes_are_refused_at_load(assets: Path, tmp_path: Path, rel: str, at: int, patch: bytes, message: str) -> None:
+@pytest.mark.parametrize(
+    ("rel", "at", "patch", "message"), FOUND_CRASHES, ids=["split-options", "lstm-weights"]
+)
+def test_fuzzer_crashes_are_refused_at_load(
+    assets: Path, tmp_path: Path, rel: str, at: int, patch: bytes, message: str
+) -> None:
     from edge_sdk.errors import CorruptModelError
     from edge_sdk.modelfile import read_model_file
 
