@@ -9,6 +9,7 @@ typed :class:`~edge_sdk.errors.ModelError`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import mmap
 import re
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ import numpy as np
 from .backend import Backend, get_backend
 from .delegates import EDGETPU_HINT, Accelerator, AcceleratorKind
 from .errors import (
+    AcceleratorError,
     CorruptModelError,
     EdgeTpuRequiredError,
     ModelError,
@@ -36,6 +38,8 @@ from .quant import QuantParams, dequantize
 from .safe_io import not_regular
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 _UNRESOLVED = re.compile(r"unresolved custom op: ([^\s.]+(?:\.[^\s.]+)*?)\.?(?:\s|$)", re.IGNORECASE)
 
@@ -98,7 +102,12 @@ class Model(Closeable):
         CorruptModelError: the flatbuffer is truncated or damaged.
         EdgeTpuRequiredError: an Edge TPU-compiled model and no Edge TPU accelerator.
         UnresolvedOpsError: custom ops that nothing provides; ``.ops`` names them.
-        AcceleratorError: the Edge TPU runtime or device is missing.
+        AcceleratorError: the Edge TPU runtime or device is missing (and the accelerator has
+            no ``cpu_twin`` to fall back to).
+
+    With an accelerator whose ``cpu_twin`` is set, a delegate that fails to load, or an Edge
+    TPU that fails while running, makes the model log a warning and continue as ``cpu_twin``
+    on the CPU; ``fell_back`` then says why (it is None otherwise).
 
     ``close()`` (or leaving a ``with`` block) frees the interpreter and its delegates; using
     the model afterwards raises :class:`~edge_sdk.errors.ModelError`.
@@ -115,12 +124,23 @@ class Model(Closeable):
         self.accelerator = Accelerator.parse(accelerator)
         if num_threads is not None:
             self.accelerator = Accelerator(self.accelerator.kind, num_threads, self.accelerator.device)
+        self.fell_back: str | None = None
         self.backend: Backend = get_backend()
+        self._extra_delegates = list(delegates)
+        try:
+            self._load(source)
+        except AcceleratorError as exc:
+            if self.accelerator.cpu_twin is None:
+                raise
+            self._fall_back(f"the Edge TPU delegate did not load ({exc})")
+
+    def _load(self, source: str | Path | bytes) -> None:
         data = self._read(source)
         self.file: ModelFile = read_model_file(data, self.source)
         self.size_bytes = len(data)
         self.sha256 = hashlib.sha256(data).hexdigest()
         self.metadata: ModelMetadata = parse_metadata(bytes(data), self.file.metadata, self.source)
+        delegates = self._extra_delegates
         uses_tpu = self.accelerator.kind is AcceleratorKind.EDGETPU or bool(delegates)
         if self.file.needs_edgetpu and not uses_tpu:
             raise EdgeTpuRequiredError(_edgetpu_message(self.source), [EDGETPU_CUSTOM_OP])
@@ -136,6 +156,18 @@ class Model(Closeable):
         # Accessors returned by tensor() hold the Python wrapper, not the interpreter, so they can
         # be kept; only the arrays they return must be dropped before invoke().
         self._input_accessors = [self._interpreter.tensor(t.index) for t in self.inputs]
+
+    def _fall_back(self, why: str) -> None:
+        """Reload as the accelerator's CPU twin on the CPU (never twice: the CPU has no twin)."""
+        twin = self.accelerator.cpu_twin
+        assert twin is not None
+        log.warning(
+            "%s: %s; falling back to the CPU model %s (use --strict to fail instead)", self.source, why, twin
+        )
+        self.accelerator = Accelerator(AcceleratorKind.CPU, self.accelerator.num_threads)
+        self._extra_delegates = []
+        self._load(twin)
+        self.fell_back = why
 
     def _release(self) -> None:
         self._input_accessors = []  # write_input checks _closed first
@@ -239,7 +271,18 @@ class Model(Closeable):
         try:
             self._interpreter.invoke()
         except RuntimeError as exc:
-            raise ModelError(f"{self.source}: invoke failed: {str(exc).strip().splitlines()[0]}") from exc
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if self.accelerator.kind is not AcceleratorKind.EDGETPU or self.accelerator.cpu_twin is None:
+                raise ModelError(f"{self.source}: invoke failed: {first}") from exc
+            # The Edge TPU failed mid-run (unplugged, USB error): rerun this input on the CPU twin.
+            inputs = [self._interpreter.get_tensor(t.index) for t in self.inputs]
+            self._fall_back(f"the Edge TPU failed while running ({first})")
+            for i, value in enumerate(inputs):
+                self.set_input(value, i)
+            try:
+                self._interpreter.invoke()
+            except RuntimeError as exc2:
+                raise ModelError(f"{self.source}: invoke failed: {str(exc2).strip()[:200]}") from exc2
 
     def output(self, index: int = 0) -> np.ndarray:
         """A copy of output ``index`` as stored (quantized outputs stay integer)."""
