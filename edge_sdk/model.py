@@ -147,15 +147,22 @@ class Model(Closeable):
         all_delegates = [*self.accelerator.load_delegates(self.backend.load_delegate), *delegates]
         self._interpreter = self._build(data, all_delegates)
         del data  # a path-loaded model is memory-mapped by the interpreter, not held twice
-        self.inputs: tuple[TensorSpec, ...] = tuple(
-            TensorSpec.from_details(d) for d in self._interpreter.get_input_details()
-        )
-        self.outputs: tuple[TensorSpec, ...] = tuple(
-            TensorSpec.from_details(d) for d in self._interpreter.get_output_details()
-        )
-        # Accessors returned by tensor() hold the Python wrapper, not the interpreter, so they can
-        # be kept; only the arrays they return must be dropped before invoke().
-        self._input_accessors = [self._interpreter.tensor(t.index) for t in self.inputs]
+        try:
+            self.inputs: tuple[TensorSpec, ...] = tuple(
+                TensorSpec.from_details(d) for d in self._interpreter.get_input_details()
+            )
+            self.outputs: tuple[TensorSpec, ...] = tuple(
+                TensorSpec.from_details(d) for d in self._interpreter.get_output_details()
+            )
+            # Accessors returned by tensor() hold the Python wrapper, not the interpreter, so they
+            # can be kept; only the arrays they return must be dropped before invoke().
+            self._input_accessors = [self._interpreter.tensor(t.index) for t in self.inputs]
+            for accessor in self._input_accessors:
+                accessor()  # an input without memory fails here, not at the first frame
+        except (ValueError, UnicodeDecodeError, IndexError) as exc:
+            raise CorruptModelError(
+                f"{self.source}: its input or output tensors are unusable: {exc}"
+            ) from exc
 
     def _fall_back(self, why: str) -> None:
         """Reload as the accelerator's CPU twin on the CPU (never twice: the CPU has no twin)."""

@@ -83,6 +83,81 @@ REQUIRED_OPTIONS = {
 }
 
 
+# Element-wise ops and the number of inputs their kernels read without checking. A LOG that
+# replaced a six-input CONCATENATION (one flipped opcode byte) segfaulted TFLite.
+_UNARY = frozenset(
+    [
+        "ABS",
+        "CAST",
+        "CEIL",
+        "COS",
+        "DEQUANTIZE",
+        "ELU",
+        "EXP",
+        "FLOOR",
+        "HARD_SWISH",
+        "LOG",
+        "LOGICAL_NOT",
+        "LOGISTIC",
+        "NEG",
+        "QUANTIZE",
+        "RELU",
+        "RELU6",
+        "RELU_N1_TO_1",
+        "ROUND",
+        "RSQRT",
+        "SIGN",
+        "SIN",
+        "SQRT",
+        "SQUARE",
+        "TANH",
+        "ZEROS_LIKE",
+    ]
+)
+_BINARY = frozenset(
+    [
+        "ADD",
+        "DIV",
+        "EQUAL",
+        "FLOOR_DIV",
+        "FLOOR_MOD",
+        "GREATER",
+        "GREATER_EQUAL",
+        "LESS",
+        "LESS_EQUAL",
+        "LOGICAL_AND",
+        "LOGICAL_OR",
+        "MAXIMUM",
+        "MINIMUM",
+        "MUL",
+        "NOT_EQUAL",
+        "POW",
+        "SQUARED_DIFFERENCE",
+        "SUB",
+    ]
+)
+
+
+def _check_arity(name: str, inputs: list[int], outputs: list[int], where: str) -> None:
+    expected = 1 if name in _UNARY else 2 if name in _BINARY else None
+    if expected is not None and (len(inputs) != expected or len(outputs) != 1):
+        raise CorruptModelError(
+            f"{where} has {len(inputs)} input(s) and {len(outputs)} output(s); expected {expected} and 1"
+        )
+
+
+def _check_options(name: str, op: object, outputs: list[int], where: str, tflite: object) -> None:
+    """Option values the kernels trust: a SPLIT's count must match its outputs."""
+    if name in ("SPLIT", "SPLIT_V"):
+        table = op.BuiltinOptions()  # type: ignore[attr-defined]
+        opts = (tflite.SplitOptions if name == "SPLIT" else tflite.SplitVOptions)()  # type: ignore[attr-defined]
+        opts.Init(table.Bytes, table.Pos)
+        if opts.NumSplits() != len(outputs):
+            raise CorruptModelError(
+                f"{where} splits into {opts.NumSplits()} part(s) but has {len(outputs)} output(s)"
+            )
+
+
 def _options_types(tflite: object) -> dict[str, int]:
     opts = tflite.BuiltinOptions  # type: ignore[attr-defined]
     return {k: v for k, v in vars(opts).items() if isinstance(v, int) and not k.startswith("_")}
@@ -94,6 +169,19 @@ def _expected_options(name: str, types: dict[str, int]) -> tuple[int | None, boo
         return types.get(REQUIRED_OPTIONS[name]), True
     camel = "".join(part.capitalize() for part in name.split("_")) + "Options"
     return types.get(camel), False
+
+
+def _holds_no_data(model: object, tensor: object, n_buffers: int) -> bool:
+    """A tensor that is not a variable, has elements, and whose buffer is empty or missing."""
+    if tensor.IsVariable():  # type: ignore[attr-defined]
+        return False
+    if tensor.ShapeLength() and any(int(d) == 0 for d in tensor.ShapeAsNumpy()):  # type: ignore[attr-defined]
+        return False  # no elements, no data needed
+    b = tensor.Buffer()  # type: ignore[attr-defined]
+    if b >= n_buffers:
+        return True
+    buf = model.Buffers(b)  # type: ignore[attr-defined]
+    return bool(buf.DataLength() == 0 and buf.Size() == 0)
 
 
 def _check_graph(tflite: object, model: object, opcodes: list[str], source: str) -> None:
@@ -114,10 +202,24 @@ def _check_graph(tflite: object, model: object, opcodes: list[str], source: str)
     for s in range(model.SubgraphsLength()):  # type: ignore[attr-defined]
         sg = model.Subgraphs(s)  # type: ignore[attr-defined]
         n_tensors = sg.TensorsLength()
+        for t in range(n_tensors):
+            try:
+                (sg.Tensors(t).Name() or b"").decode("utf-8")
+            except UnicodeDecodeError:
+                raise CorruptModelError(
+                    f"{source}: subgraph {s} tensor {t} has a name that is not UTF-8 text"
+                ) from None
         produced = {int(i) for i in (sg.InputsAsNumpy() if sg.InputsLength() else [])}
         for o in range(sg.OperatorsLength()):
             op = sg.Operators(o)
             produced.update(int(i) for i in (op.OutputsAsNumpy() if op.OutputsLength() else []))
+        for t in (int(i) for i in (sg.OutputsAsNumpy() if sg.OutputsLength() else [])):
+            if not 0 <= t < n_tensors:
+                raise CorruptModelError(f"{source}: subgraph {s} output {t} is not a tensor of it")
+            if t not in produced and _holds_no_data(model, sg.Tensors(t), n_buffers):
+                raise CorruptModelError(
+                    f"{source}: subgraph {s} output tensor {t} is neither computed by an operator nor constant"
+                )
         for o in range(sg.OperatorsLength()):
             op = sg.Operators(o)
             idx = op.OpcodeIndex()
@@ -135,20 +237,18 @@ def _check_graph(tflite: object, model: object, opcodes: list[str], source: str)
             for t in (*inputs, *outputs):
                 if t < -1 or t >= n_tensors:
                     raise CorruptModelError(f"{where} names tensor {t}; the subgraph has {n_tensors}")
+            if name in builtin:
+                _check_arity(name, inputs, outputs, where)
+                _check_options(name, op, outputs, where, tflite)
             for t in inputs:
                 if t == -1 or t in produced:
                     continue
                 tensor = sg.Tensors(t)
-                if tensor.IsVariable():
-                    continue
-                shape = tensor.ShapeAsNumpy() if tensor.ShapeLength() else []
-                if tensor.ShapeLength() and any(int(d) == 0 for d in shape):
-                    continue  # no elements, no data needed
-                b = tensor.Buffer()
-                if b >= n_buffers:
-                    raise CorruptModelError(f"{where} reads tensor {t} whose buffer {b} does not exist")
-                buf = model.Buffers(b)  # type: ignore[attr-defined]
-                if buf.DataLength() == 0 and buf.Size() == 0:
+                if tensor.Buffer() >= n_buffers:
+                    raise CorruptModelError(
+                        f"{where} reads tensor {t} whose buffer {tensor.Buffer()} does not exist"
+                    )
+                if _holds_no_data(model, tensor, n_buffers):
                     raise CorruptModelError(
                         f"{where} reads tensor {t}, which no operator produces and which holds no data"
                     )

@@ -87,28 +87,32 @@ def test_harness_catches_a_native_crash_and_a_hang(tmp_path: Path) -> None:
     assert json.loads(report.findings[0].reproducer.read_text())["arg"] == "segv"
 
 
-# Two inputs the fuzzer found that segfaulted TFLite's allocate_tensors: one byte of the
-# tiny model's SPLIT operator (its options type) and two bytes of an offset in the LSTM model's
-# buffer vector (a weight buffer then held no data). Both are now refused at load.
+# Inputs the fuzzer found (CI run and ci/fuzz_long.py) that crashed TFLite with SIGSEGV or
+# escaped as untyped errors, reduced to the bytes that matter. Each is now refused at load.
+SPLIT_CONCAT = "edgetpu/compiled_pairs/split_concat.tflite"
 FOUND_CRASHES = [
-    (
-        "edgetpu/compiled_pairs/split_concat.tflite",
-        219,
-        b"\x00",
-        "SPLIT.*options of type 0; expected type 35",
-    ),
+    # SIGSEGV in allocate_tensors: the SPLIT operator's options type byte cleared
+    (SPLIT_CONCAT, 219, b"\x00", "SPLIT.*options of type 0; expected type 35"),
+    # SIGSEGV: an offset in the buffer vector zeroed, so an LSTM weight tensor lost its data
     (
         "edgetpu/compiled_pairs/keras_lstm_mnist_ptq.tflite",
         304,
         b"\x00\x00",
         "reads tensor 14, which no operator produces and which holds no data",
     ),
+    # SIGSEGV: SplitOptions.num_splits 6 -> 0 (also 22, 0xFFFFFF06 ...)
+    (SPLIT_CONCAT, 240, b"\x00", r"splits into 0 part\(s\) but has 6 output\(s\)"),
+    # SIGSEGV: CONCATENATION's opcode flipped to LOG, a unary op given three inputs
+    (SPLIT_CONCAT, 1871, b"\x49", r"\(LOG\) has 3 input\(s\) and 1 output\(s\); expected 1 and 1"),
+    # ValueError "Tensor data is null": the operator count 3 -> 2 leaves the graph output uncomputed
+    (SPLIT_CONCAT, 116, b"\x02", "output tensor 10 is neither computed by an operator nor constant"),
+    # UnicodeDecodeError from get_output_details: a tensor name that is not UTF-8
+    (SPLIT_CONCAT, 1144, b"\xe4\xd7", "tensor 5 has a name that is not UTF-8 text"),
 ]
+IDS = ["split-options", "lstm-weights", "split-count", "log-arity", "dropped-operator", "tensor-name"]
 
 
-@pytest.mark.parametrize(
-    ("rel", "at", "patch", "message"), FOUND_CRASHES, ids=["split-options", "lstm-weights"]
-)
+@pytest.mark.parametrize(("rel", "at", "patch", "message"), FOUND_CRASHES, ids=IDS)
 def test_fuzzer_crashes_are_refused_at_load(
     assets: Path, tmp_path: Path, rel: str, at: int, patch: bytes, message: str
 ) -> None:
