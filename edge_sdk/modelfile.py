@@ -56,8 +56,23 @@ def check_magic(data: bytes | memoryview, source: str) -> None:
         )
 
 
+def _builtin_code(opcode: object) -> int:
+    """The op's code as TFLite computes it: max(builtin_code, deprecated_builtin_code).
+
+    The ``tflite`` package's ``BuiltinCode()`` returns the deprecated field whenever the real one
+    is below 127, which misnames ops in files that leave the deprecated field 0 (some
+    converters do: a QUANTIZE read as ADD), so the field is read directly.
+    """
+    import flatbuffers
+
+    tab = opcode._tab  # type: ignore[attr-defined]
+    at = tab.Offset(10)  # field 3: builtin_code (int32)
+    raw = int(tab.Get(flatbuffers.number_types.Int32Flags, at + tab.Pos)) if at else 0
+    return max(raw, int(opcode.DeprecatedBuiltinCode()))  # type: ignore[attr-defined]
+
+
 def _op_name(tflite: object, opcode: object) -> str:
-    builtin = max(int(opcode.BuiltinCode()), int(opcode.DeprecatedBuiltinCode()))  # type: ignore[attr-defined]
+    builtin = _builtin_code(opcode)
     custom = opcode.CustomCode()  # type: ignore[attr-defined]
     names = tflite.BUILTIN_OPCODE2NAME  # type: ignore[attr-defined]
     if custom is not None and builtin == 32:  # BuiltinOperator.CUSTOM
