@@ -63,7 +63,7 @@ def _builtin_code(opcode: object) -> int:
     is below 127, which misnames ops in files that leave the deprecated field 0 (some
     converters do: a QUANTIZE read as ADD), so the field is read directly.
     """
-    import flatbuffers
+    import flatbuffers  # lazy: comes with the tflite schema package, only needed to read a model
 
     tab = opcode._tab  # type: ignore[attr-defined]
     at = tab.Offset(10)  # field 3: builtin_code (int32)
