@@ -1,6 +1,6 @@
 """The long fuzz run (issue 17, "Proof" 1): the CI families with many more inputs.
 
-    PYTHONPATH=. python ci/fuzz_long.py [--scale 20] [--seed 1] [--work DIR]
+    PYTHONPATH=. python ci/fuzz_long.py [--scale 20] [--seed 1] [--work DIR] [--only FAMILY ...]
 
 Draws the same families as ``tests/integration/test_fuzz.py`` (models and metadata zips,
 images, labels and configs, source and sink URIs), ``--scale`` times the CI counts, runs them in
@@ -30,6 +30,12 @@ def main() -> int:
     ap.add_argument("--scale", type=int, default=20, help="times the CI counts (default 20)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--work", type=Path, default=None, help="keep inputs and reproducers here")
+    ap.add_argument(
+        "--only",
+        choices=["models", "images", "text", "uris"],
+        action="append",
+        help="run only these families",
+    )
     args = ap.parse_args()
     warnings.filterwarnings("ignore", "Duplicate name", UserWarning)
     assets = assets_dir()
@@ -48,6 +54,8 @@ def main() -> int:
     }
     total, findings, t0 = 0, 0, time.monotonic()
     for name, make in families.items():
+        if args.only and name not in args.only:
+            continue
         folder = work / name
         t = time.monotonic()
         cases = make(folder)
