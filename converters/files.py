@@ -18,7 +18,8 @@ def atomic_write(path: str | Path, data: bytes) -> Path:
     never leaves a partial model behind."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    # the pid in the name lets a later run remove it if this process is killed mid-write
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".part", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -29,7 +29,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +67,7 @@ from .report import (
     TimingSection,
     markdown,
 )
+from .workdir import clean_stale, work_folder
 
 log = logging.getLogger(__name__)
 
@@ -523,10 +523,11 @@ def convert(opts: ConvertOptions) -> ConversionResult:
         written then.
     """
     t_start = time.perf_counter()
+    outputs = {Path(opts.output).parent} | ({Path(opts.report).parent} if opts.report else set())
+    clean_stale(output_folders=tuple(sorted(outputs)))  # what killed conversions left behind
     if opts.edgetpu:
         find_compiler()  # fail before the slow part when there is no compiler
-    with tempfile.TemporaryDirectory(prefix="edge_sdk_convert_") as tmp:
-        work = Path(tmp)
+    with work_folder() as work:
         src = _load_source(opts, work)
         labels = _labels(opts, src)
         calib = _calibrate(opts, src)

@@ -25,6 +25,7 @@ passed through and the delegate decides; auto mode stays on the CPU.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,6 +57,13 @@ def model_pair(path: str | Path) -> tuple[Path | None, Path | None]:
         cpu = p
         tpu = p.with_name(p.stem + EDGETPU_SUFFIX)
     return (cpu if cpu.is_file() else None), (tpu if tpu.is_file() else None)
+
+
+def _with_fallback(acc: Accelerator, cpu: Path | None, strict: bool) -> Accelerator:
+    """``acc`` that falls back to ``cpu`` if the delegate fails at load or invoke (unless strict)."""
+    if strict or cpu is None:
+        return acc
+    return dataclasses.replace(acc, cpu_twin=cpu)
 
 
 def resolve_model(
@@ -120,7 +128,7 @@ def resolve_model(
                 log.warning(
                     "%s has no _edgetpu twin; it runs on the Edge TPU delegate but mostly on the CPU", given
                 )
-            return model, requested
+            return model, _with_fallback(requested, cpu, strict)
         where = f" at {requested.device}" if requested.device else ""
         seen = ", ".join(t.device for t in found) or "none"
         if strict or cpu is None or tpu is None:
@@ -135,7 +143,7 @@ def resolve_model(
     # automatic
     if present and tpu is not None:
         log.info("Edge TPU %s found: running %s", present[0].device, tpu)
-        return tpu, Accelerator(AcceleratorKind.EDGETPU)
+        return tpu, _with_fallback(Accelerator(AcceleratorKind.EDGETPU), cpu, strict)
     if named_tpu:
         if cpu is None:
             if present or unknown:

@@ -18,6 +18,7 @@ import os
 import platform
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import AcceleratorError, OptionsError
@@ -59,11 +60,19 @@ class ListedEdgeTpu(Protocol):
 @dataclass(frozen=True)
 class Accelerator:
     """A parsed accelerator spec. ``device`` is the Edge TPU ``device`` option (``usb``,
-    ``usb:0``, ``pci:0``) or None for "any"."""
+    ``usb:0``, ``pci:0``) or None for "any".
+
+    ``cpu_twin``: for an Edge TPU spec, the CPU model to fall back to when the Edge TPU
+    delegate fails to load or fails while running (a USB Edge TPU unplugged, a broken
+    ``libedgetpu``): :class:`~edge_sdk.model.Model` then logs a warning and runs ``cpu_twin``
+    on the CPU. None (the default, and what ``--strict`` gives) raises instead.
+    :func:`devices.pairing.resolve_model` sets it when a ``model.tflite`` twin exists.
+    """
 
     kind: AcceleratorKind = AcceleratorKind.CPU
     num_threads: int | None = None
     device: str | None = None
+    cpu_twin: Path | None = None
 
     def __post_init__(self) -> None:
         int_at_least("num_threads", self.num_threads, 1, optional=True)

@@ -70,6 +70,18 @@ class SourceError(EdgeSdkError):
     """A frame source could not be opened or failed beyond recovery."""
 
 
+class StreamRefusedError(SourceError):
+    """Nothing listens at a stream's host and port: the connection was refused."""
+
+
+class StreamNotFoundError(SourceError):
+    """The stream server answered, but has no stream at that path (RTSP/HTTP 404)."""
+
+
+class StreamAuthError(SourceError):
+    """The stream server refused the user name or password (RTSP/HTTP 401 or 403)."""
+
+
 class MissingDependencyError(EdgeSdkError, ImportError):
     """An optional library is needed for this feature; the message gives the pip command."""
 

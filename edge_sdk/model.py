@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import mmap
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +23,7 @@ import numpy as np
 from .backend import Backend, get_backend
 from .delegates import EDGETPU_HINT, Accelerator, AcceleratorKind
 from .errors import (
+    AcceleratorError,
     CorruptModelError,
     EdgeTpuRequiredError,
     ModelError,
@@ -39,6 +41,8 @@ from .quant import QuantParams, dequantize, quantize
 from .safe_io import not_regular
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 _UNRESOLVED = re.compile(r"unresolved custom op: ([^\s.]+(?:\.[^\s.]+)*?)\.?(?:\s|$)", re.IGNORECASE)
 
@@ -184,7 +188,12 @@ class Model(Closeable):
         CorruptModelError: the flatbuffer is truncated or damaged.
         EdgeTpuRequiredError: an Edge TPU-compiled model and no Edge TPU accelerator.
         UnresolvedOpsError: custom ops that nothing provides; ``.ops`` names them.
-        AcceleratorError: the Edge TPU runtime or device is missing.
+        AcceleratorError: the Edge TPU runtime or device is missing (and the accelerator has
+            no ``cpu_twin`` to fall back to).
+
+    With an accelerator whose ``cpu_twin`` is set, a delegate that fails to load, or an Edge
+    TPU that fails while running, makes the model log a warning and continue as ``cpu_twin``
+    on the CPU; ``fell_back`` then says why (it is None otherwise).
 
     ``close()`` (or leaving a ``with`` block) frees the interpreter and its delegates; using
     the model afterwards raises :class:`~edge_sdk.errors.ModelError`.
@@ -201,8 +210,20 @@ class Model(Closeable):
         self.accelerator = Accelerator.parse(accelerator)
         if num_threads is not None:
             self.accelerator = Accelerator(self.accelerator.kind, num_threads, self.accelerator.device)
+        self.fell_back: str | None = None
         self.backend: Backend = get_backend()
+        self._extra_delegates = list(delegates)
+        try:
+            self._load(source)
+        except AcceleratorError as exc:
+            if self.accelerator.cpu_twin is None:
+                raise
+            self._fall_back(f"the Edge TPU delegate did not load ({exc})")
+
+    def _load(self, source: str | Path | bytes) -> None:
         self._bytes: bytes | None = None
+        self.__dict__.pop("sha256", None)  # a fallback loads another file
+        delegates = self._extra_delegates
         with self._open(source) as data:
             # Parsed in place: a path-loaded model is never copied into Python memory; the
             # interpreter memory-maps the file itself.
@@ -214,12 +235,15 @@ class Model(Closeable):
             raise EdgeTpuRequiredError(_edgetpu_message(self.source), [EDGETPU_CUSTOM_OP])
         all_delegates = [*self.accelerator.load_delegates(self.backend.load_delegate), *delegates]
         self._interpreter = self._build(all_delegates)
-        self.all_inputs: tuple[TensorSpec, ...] = tuple(
-            TensorSpec.from_details(d) for d in self._interpreter.get_input_details()
-        )
-        self.all_outputs: tuple[TensorSpec, ...] = tuple(
-            TensorSpec.from_details(d) for d in self._interpreter.get_output_details()
-        )
+        try:
+            self.all_inputs: tuple[TensorSpec, ...] = tuple(
+                TensorSpec.from_details(d) for d in self._interpreter.get_input_details()
+            )
+            self.all_outputs: tuple[TensorSpec, ...] = tuple(
+                TensorSpec.from_details(d) for d in self._interpreter.get_output_details()
+            )
+        except (ValueError, UnicodeDecodeError, IndexError) as exc:
+            raise CorruptModelError(f"{self.source}: its input or output tensors are unusable: {exc}") from exc
         self.state_pairs: tuple[StatePair, ...] = tuple(pair_states(self.all_inputs, self.all_outputs))
         state_in = {p.input.index for p in self.state_pairs}
         state_out = {p.output.index for p in self.state_pairs}
@@ -231,7 +255,24 @@ class Model(Closeable):
         self.reset_state()
         # Accessors returned by tensor() hold the Python wrapper, not the interpreter, so they can
         # be kept; only the arrays they return must be dropped before invoke().
-        self._input_accessors = [self._interpreter.tensor(t.index) for t in self.inputs]
+        try:
+            self._input_accessors = [self._interpreter.tensor(t.index) for t in self.inputs]
+            for accessor in self._input_accessors:
+                accessor()  # an input without memory fails here, not at the first frame
+        except (ValueError, UnicodeDecodeError, IndexError) as exc:
+            raise CorruptModelError(f"{self.source}: its input or output tensors are unusable: {exc}") from exc
+
+    def _fall_back(self, why: str) -> None:
+        """Reload as the accelerator's CPU twin on the CPU (never twice: the CPU has no twin)."""
+        twin = self.accelerator.cpu_twin
+        assert twin is not None
+        log.warning(
+            "%s: %s; falling back to the CPU model %s (use --strict to fail instead)", self.source, why, twin
+        )
+        self.accelerator = Accelerator(AcceleratorKind.CPU, self.accelerator.num_threads)
+        self._extra_delegates = []
+        self._load(twin)
+        self.fell_back = why
 
     def _release(self) -> None:
         self._input_accessors = []  # write_input checks _closed first
@@ -426,7 +467,24 @@ class Model(Closeable):
         try:
             interp.invoke()
         except RuntimeError as exc:
-            raise ModelError(f"{self.source}: invoke failed: {str(exc).strip().splitlines()[0]}") from exc
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if self.accelerator.kind is not AcceleratorKind.EDGETPU or self.accelerator.cpu_twin is None:
+                raise ModelError(f"{self.source}: invoke failed: {first}") from exc
+            # The Edge TPU failed mid-run (unplugged, USB error): rerun this input on the CPU twin.
+            inputs = [interp.get_tensor(t.index) for t in self.inputs]
+            state = list(self._state)
+            self._fall_back(f"the Edge TPU failed while running ({first})")
+            if len(state) == len(self.state_pairs):
+                self._state = state
+            for i, value in enumerate(inputs):
+                self.set_input(value, i)
+            interp = self._interpreter
+            for pair, value in zip(self.state_pairs, self._state, strict=True):
+                interp.set_tensor(pair.input.index, value)
+            try:
+                interp.invoke()
+            except RuntimeError as exc2:
+                raise ModelError(f"{self.source}: invoke failed: {str(exc2).strip()[:200]}") from exc2
         if self.state_pairs:
             for i, pair in enumerate(self.state_pairs):
                 out = interp.get_tensor(pair.output.index)

@@ -56,6 +56,7 @@ class CaptureThread(threading.Thread):
         self.done = False  # the thread has finished (device released)
         self.lost = False  # no more frames will come from this connection
         self.error: str | None = None
+        self.open_exception: BaseException | None = None  # what the opener raised, if it failed
         self.info: Any = None
         self.to_rgb: Callable[[np.ndarray], np.ndarray] = _identity
         self.newest: tuple[np.ndarray, float] | None = None
@@ -68,6 +69,7 @@ class CaptureThread(threading.Thread):
         except Exception as exc:  # any failure to open is reported, never raised in a thread
             with self.cond:
                 self.error = describe_error(exc)
+                self.open_exception = exc
                 self.done = True
                 self.cond.notify_all()
             return

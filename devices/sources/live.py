@@ -91,8 +91,11 @@ class LiveSource(Source):
         reader = self._start_reader()
         if not reader.wait_open(self.policy.open_timeout_s):
             reason = reader.error or "unknown error"
+            exc = reader.open_exception
             self._stop_reader(reader)
             self.state = SourceState.FAILED
+            if isinstance(exc, SourceError):  # a diagnosed cause keeps its type (refused, not found...)
+                raise type(exc)(f"cannot open {self.describe()} {self.uri}: {redact(str(exc))}")
             raise SourceError(f"cannot open {self.describe()} {self.uri}: {redact(reason)}")
         self._reader = reader
         self.info = reader.info

@@ -14,6 +14,7 @@ import numpy as np
 from .live import Capture, LiveSource, ReconnectPolicy, StateCallback
 from .opencv_log import quiet_native_logs
 from .options import check_options, parse_fps, parse_size
+from .stream_probe import diagnose_stream
 
 
 class _FfmpegCapture:
@@ -28,6 +29,11 @@ class _FfmpegCapture:
         self.cap = cv2.VideoCapture(uri, cv2.CAP_FFMPEG, params)
         if not self.cap.isOpened():
             self.cap.release()
+            # FFmpeg says only "could not open"; one probe tells a refused connection, a wrong
+            # path and rejected credentials apart (a typed SourceError), when it can.
+            diagnosis = diagnose_stream(uri, min(policy.open_timeout_s, 3.0))
+            if diagnosis is not None:
+                raise diagnosis
             raise ConnectionError("FFmpeg could not open the stream (unreachable, refused or not a video)")
         self.size = size
         self.info = {

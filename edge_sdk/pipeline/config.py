@@ -115,7 +115,14 @@ class RunConfig:
         object.__setattr__(self, "task", TaskKind.parse(self.task))
         if not isinstance(self.source, str) or not self.source:
             raise OptionsError(f"source must be a non-empty URI, got {self.source!r}")
-        sinks = (self.sink,) if isinstance(self.sink, (str, Mapping)) else tuple(self.sink or ())
+        if isinstance(self.sink, (str, Mapping)):
+            sinks: tuple[Any, ...] = (self.sink,)
+        elif isinstance(self.sink, (list, tuple)) or self.sink is None:
+            sinks = tuple(self.sink or ())
+        else:  # found by fuzzing: a number here was a TypeError
+            raise OptionsError(
+                f"sink must be a URI, an object with a uri, or a list of them, got {self.sink!r}"
+            )
         if not sinks:
             raise OptionsError("at least one sink is needed, e.g. jsonl:- (JSON lines on stdout)")
         for s in sinks:

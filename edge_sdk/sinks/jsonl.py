@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import json
 import os
 import sys
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from ..errors import OptionsError, SinkError
 from .base import Sink
@@ -29,6 +32,8 @@ class JsonlSink(Sink):
         fsync: also ``os.fsync`` after every line (survives power loss; slower on SD cards).
 
     Every line is flushed as soon as it is written, so ``tail -f`` and pipes see results live.
+    A file gets each line in one unbuffered write; when a write fails (disk full), the torn
+    line is truncated away before the :class:`SinkError`, so the file holds only whole lines.
 
     Raises:
         OptionsError: empty path or a missing folder. SinkError: the file cannot be opened or
@@ -46,36 +51,54 @@ class JsonlSink(Sink):
         self.path: Path | None = None if target == "-" else Path(target)
         if self.path is not None and not self.path.parent.is_dir():
             raise OptionsError(f"jsonl sink {uri}: folder {self.path.parent} does not exist")
-        self._file: IO[str] | None = None
+        self._raw: io.FileIO | None = None  # the file, unbuffered: each line is one write
         self.lines = 0
 
-    def _stream(self) -> IO[str]:
-        if self._file is None:
-            if self.path is None:
-                self._file = sys.stdout
-            else:
-                try:
-                    self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
-                except OSError as exc:
-                    raise SinkError(f"cannot open {self.path} for appending: {exc.strerror or exc}") from exc
-        return self._file
+    def _open_file(self) -> io.FileIO:
+        if self._raw is None:
+            assert self.path is not None
+            try:
+                self._raw = io.FileIO(self.path, "a")
+            except OSError as exc:
+                raise SinkError(f"cannot open {self.path} for appending: {exc.strerror or exc}") from exc
+        return self._raw
 
     def write(self, result: TaskResult) -> None:
-        stream = self._stream()
+        line = dumps(result.record) + "\n"
+        if self.path is None:
+            try:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            except BrokenPipeError:
+                raise
+            except OSError as exc:
+                raise SinkError(f"cannot write to stdout: {exc.strerror or exc}") from exc
+            self.lines += 1
+            return
+        raw = self._open_file()
+        data = memoryview(line.encode("utf-8"))
+        start = os.fstat(raw.fileno()).st_size
         try:
-            stream.write(dumps(result.record) + "\n")
-            stream.flush()
-            if self.fsync and self.path is not None:
-                os.fsync(stream.fileno())
-        except BrokenPipeError:
-            raise
+            while data:  # unbuffered: a short write (the disk filling up) is retried, then fails
+                n = raw.write(data)
+                if not n:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                data = data[n:]
+            if self.fsync:
+                os.fsync(raw.fileno())
         except OSError as exc:
-            raise SinkError(f"cannot write to {self.path or 'stdout'}: {exc.strerror or exc}") from exc
+            # Cut the torn line off, so the file stays valid JSON Lines (every line whole).
+            with contextlib.suppress(OSError):
+                os.ftruncate(raw.fileno(), start)
+            raise SinkError(
+                f"cannot write to {self.path}: {exc.strerror or exc} (the partial line was removed; "
+                f"{self.lines} line(s) written by this run are complete)"
+            ) from exc
         self.lines += 1
 
     def close(self) -> None:
-        f, self._file = self._file, None
-        if f is not None and f is not sys.stdout:
+        f, self._raw = self._raw, None
+        if f is not None:
             try:
                 f.close()
             except OSError as exc:

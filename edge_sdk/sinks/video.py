@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 # container suffix -> FourCC OpenCV's bundled FFmpeg can write without extra codecs
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 DEFAULT_FPS = 15.0
+# Free space is checked every this many frames; below the minimum the video stops with an error.
+_SPACE_CHECK_EVERY = 8
+_MIN_FREE_BYTES = 64 * 1024
 
 
 class VideoSink(Sink):
@@ -39,9 +42,14 @@ class VideoSink(Sink):
     The frame size is the first frame's ``(width, height)``; later frames of another size are
     resized to it. One frame is written per result, so dropped live frames shorten the video.
 
+    ``cv2.VideoWriter`` reports no write errors, so the sink checks the folder's free space
+    every few frames and, at :meth:`close`, that the file holds every frame written. A full
+    disk is a :class:`SinkError` and the partial video is removed; ``PATH`` only ever
+    appears complete.
+
     Raises:
         OptionsError: unknown suffix, missing folder, bad fps or fourcc. SinkError: OpenCV
-        cannot open a writer for the file.
+        cannot open a writer for the file, or the disk filled up.
     """
 
     def __init__(
@@ -115,6 +123,43 @@ class VideoSink(Sink):
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR, dst=image)
         self._writer.write(bgr)
         self.frames += 1
+        if self.frames % _SPACE_CHECK_EVERY == 0:
+            self._check_space()
+
+    def _check_space(self) -> None:
+        """cv2.VideoWriter drops failed writes silently: stop at a full disk instead of going on."""
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError:
+            return
+        if st.f_bavail * st.f_frsize < _MIN_FREE_BYTES:
+            self._discard()
+            raise SinkError(
+                f"cannot write video {self.path}: the disk is full ({st.f_bavail * st.f_frsize} bytes free); "
+                "the partial video was removed"
+            )
+
+    def _discard(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.release()
+        tmp, self._tmp = self._tmp, None
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+    def _verify(self, tmp: Path) -> None:
+        """The file must hold every frame written (a full disk truncates it without an error)."""
+        cap = cv2.VideoCapture(str(tmp))
+        try:
+            held = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+        finally:
+            cap.release()
+        if held != self.frames:
+            tmp.unlink(missing_ok=True)
+            raise SinkError(
+                f"cannot write video {self.path}: {self.frames} frame(s) were written but the file holds "
+                f"{held} (disk full?); the incomplete video was removed"
+            )
 
     def close(self) -> None:
         writer, self._writer = self._writer, None
@@ -122,6 +167,7 @@ class VideoSink(Sink):
             writer.release()
         tmp, self._tmp = self._tmp, None
         if tmp is not None:
+            self._verify(tmp)
             try:
                 if not self.overwrite and os.path.lexists(self.path):
                     raise SinkError(

@@ -89,3 +89,14 @@ def test_bad_files(tmp_path: Path, text: str) -> None:
     path.write_text(text)
     with pytest.raises(OptionsError, match=f"config {path}"):
         RunConfig.from_file(path)
+
+
+@pytest.mark.parametrize("sink", [-1569326, 4.8e15, True])
+def test_a_sink_that_is_not_a_uri_or_a_list_is_an_options_error(sink: Any, tmp_path: Path) -> None:
+    """Found by ci/fuzz_long.py: a number as the sink was an untyped TypeError."""
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"task": "classify", "model": "m.tflite", "source": "images/", "sink": sink}))
+    with pytest.raises(
+        OptionsError, match=r"sink must be a URI, an object with a uri, or a list of them, got"
+    ):
+        RunConfig.from_file(path)
