@@ -11,6 +11,7 @@ Reproducers of any finding are kept under ``WORK/*/crashes``. Exits 1 on any fin
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+os.environ.setdefault("EDGE_SDK_FUZZ_RANDOM", "1")  # explore: a new draw for every seed
 from tests import fuzz_cases  # noqa: E402
 from tests.conftest import assets_dir  # noqa: E402
 from tests.fuzz_harness import run_cases  # noqa: E402

@@ -243,7 +243,9 @@ class Model(Closeable):
                 TensorSpec.from_details(d) for d in self._interpreter.get_output_details()
             )
         except (ValueError, UnicodeDecodeError, IndexError) as exc:
-            raise CorruptModelError(f"{self.source}: its input or output tensors are unusable: {exc}") from exc
+            raise CorruptModelError(
+                f"{self.source}: its input or output tensors are unusable: {exc}"
+            ) from exc
         self.state_pairs: tuple[StatePair, ...] = tuple(pair_states(self.all_inputs, self.all_outputs))
         state_in = {p.input.index for p in self.state_pairs}
         state_out = {p.output.index for p in self.state_pairs}
@@ -260,7 +262,9 @@ class Model(Closeable):
             for accessor in self._input_accessors:
                 accessor()  # an input without memory fails here, not at the first frame
         except (ValueError, UnicodeDecodeError, IndexError) as exc:
-            raise CorruptModelError(f"{self.source}: its input or output tensors are unusable: {exc}") from exc
+            raise CorruptModelError(
+                f"{self.source}: its input or output tensors are unusable: {exc}"
+            ) from exc
 
     def _fall_back(self, why: str) -> None:
         """Reload as the accelerator's CPU twin on the CPU (never twice: the CPU has no twin)."""
