@@ -218,14 +218,15 @@ def test_signals_stop_cleanly(mobilenet: Path, tmp_path: Path, sig: signal.Signa
         [*CLI, "run", "-t", "classify", "-m", str(mobilenet), "-s", str(video), "--sink", "jsonl:-", "--sink", f"jsonl:{out}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
+        bufsize=0,  # unbuffered: readline must not pull lines that communicate() then never sees
     )  # fmt: skip
     try:
         assert proc.stdout is not None
-        first = proc.stdout.readline()  # the pipeline is running
+        first = proc.stdout.readline().decode()  # the pipeline is running
         assert json.loads(first)["frame"] == 0
         proc.send_signal(sig)
-        rest, err = proc.communicate(timeout=60)
+        out_b, err_b = proc.communicate(timeout=60)
+        rest, err = out_b.decode(), err_b.decode()
     finally:
         if proc.poll() is None:
             proc.kill()

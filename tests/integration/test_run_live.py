@@ -63,14 +63,15 @@ def test_sigterm_stops_a_live_run(stream: MjpegServer, assets: Path) -> None:
         [sys.executable, "-m", "edge_sdk", "run", "-t", "classify", "-m", str(model), "-s", stream.url, "--sink", "jsonl:-"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
+        bufsize=0,  # unbuffered: readline must not pull lines that communicate() then never sees
     )  # fmt: skip
     try:
         assert proc.stdout is not None
         first = json.loads(proc.stdout.readline())
         assert first["source"] == stream.url
         proc.send_signal(signal.SIGTERM)
-        rest, err = proc.communicate(timeout=60)
+        out_b, err_b = proc.communicate(timeout=60)
+        rest, err = out_b.decode(), err_b.decode()
     finally:
         if proc.poll() is None:
             proc.kill()
