@@ -13,7 +13,6 @@ import json
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -169,6 +168,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], *, overwrite: 
     target = Path(path)
     if not overwrite and os.path.lexists(target):
         raise FileExistsError(f"{target} exists")
+    import tempfile  # lazy: tempfile pulls in random, shutil...; only to write a file
+
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
     )
