@@ -294,7 +294,10 @@ class Model(Closeable):
         assert self.path is not None
         try:
             with self.path.open("rb") as fh:
-                return hashlib.file_digest(fh, "sha256").hexdigest()
+                digest = hashlib.sha256()
+                for chunk in iter(lambda: fh.read(1 << 20), b""):  # hashlib.file_digest is 3.11+
+                    digest.update(chunk)
+                return digest.hexdigest()
         except OSError as exc:
             raise ModelError(f"cannot read model {self.path}: {exc.strerror or exc}") from exc
 
