@@ -44,28 +44,22 @@ def _with_normalization(options: Any, base: BaseOptions) -> Any:
     return options
 
 
-def _classifier(options: ClassifierOptions) -> Classifier:
-    base = _base(options, TaskKind.CLASSIFY)
-    assert base.model is not None
-    return Classifier(
-        base.model,
-        labels=base.labels,
-        options=_with_normalization(options, base),
-        accelerator=base.accelerator,
-        num_threads=base.num_threads,
-    )
+def _labelled(cls: type[Any], kind: TaskKind) -> Callable[[Any], Task]:
+    """The builder of a one-model task that takes labels: classify, detect, segment."""
 
+    def build(options: Any) -> Task:
+        base = _base(options, kind)
+        assert base.model is not None
+        task: Task = cls(
+            base.model,
+            labels=base.labels,
+            options=_with_normalization(options, base),
+            accelerator=base.accelerator,
+            num_threads=base.num_threads,
+        )
+        return task
 
-def _detector(options: DetectorOptions) -> Detector:
-    base = _base(options, TaskKind.DETECT)
-    assert base.model is not None
-    return Detector(
-        base.model,
-        labels=base.labels,
-        options=_with_normalization(options, base),
-        accelerator=base.accelerator,
-        num_threads=base.num_threads,
-    )
+    return build
 
 
 def _recognizer(options: RecognizerOptions) -> FaceRecognizer:
@@ -98,18 +92,6 @@ def _recognizer(options: RecognizerOptions) -> FaceRecognizer:
     return rec
 
 
-def _segmenter(options: SegmenterOptions) -> Segmenter:
-    base = _base(options, TaskKind.SEGMENT)
-    assert base.model is not None
-    return Segmenter(
-        base.model,
-        labels=base.labels,
-        options=_with_normalization(options, base),
-        accelerator=base.accelerator,
-        num_threads=base.num_threads,
-    )
-
-
 def _pose(options: PoseEstimatorOptions) -> PoseEstimator:
     base = _base(options, TaskKind.POSE)
     assert base.model is not None
@@ -124,10 +106,10 @@ def _pose(options: PoseEstimatorOptions) -> PoseEstimator:
 
 
 BUILDERS: dict[TaskKind, tuple[type[Any], Callable[[Any], Task]]] = {
-    TaskKind.CLASSIFY: (ClassifierOptions, _classifier),
-    TaskKind.DETECT: (DetectorOptions, _detector),
+    TaskKind.CLASSIFY: (ClassifierOptions, _labelled(Classifier, TaskKind.CLASSIFY)),
+    TaskKind.DETECT: (DetectorOptions, _labelled(Detector, TaskKind.DETECT)),
     TaskKind.FACES: (RecognizerOptions, _recognizer),
-    TaskKind.SEGMENT: (SegmenterOptions, _segmenter),
+    TaskKind.SEGMENT: (SegmenterOptions, _labelled(Segmenter, TaskKind.SEGMENT)),
     TaskKind.POSE: (PoseEstimatorOptions, _pose),
 }
 
